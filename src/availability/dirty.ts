@@ -1,0 +1,16 @@
+// Marks skus whose availability may have changed, in the same transaction as the change.
+// The debouncer turns marks into availability.changed events.
+import type { DbOrTrx, Dialect } from '../db/database.ts';
+import { inBatches, valuesList } from '../db/bulk.ts';
+
+export async function markDirty(trx: DbOrTrx, dialect: Dialect, skuIds: Iterable<number>, now: number): Promise<void> {
+  const ids = [...new Set(skuIds)];
+  if (ids.length === 0) return;
+  await inBatches(
+    trx,
+    ids,
+    1000,
+    (n) => `insert into availability_dirty (sku_id, marked_at) values ${valuesList(dialect, n, 2)}`,
+    (id, p) => p.push(id, now),
+  );
+}

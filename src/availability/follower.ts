@@ -1,0 +1,97 @@
+// Keeps this process's projection current with changes written by other OMS processes
+// (or by `oms stock import` on the same embedded file), by following the outbox.
+// Outbox ids can commit out of order on PostgreSQL, so ids above the settled watermark
+// are re-read for GAP_WAIT_MS; re-applying is harmless because rows carry versions.
+import type { Ctx } from '../context.ts';
+import { toChannel } from '../channels/channels.ts';
+import { PROCESS_ORIGIN } from '../events/outbox.ts';
+import { toLocationFacts } from '../inventory/locations.ts';
+import { reloadSupply } from './projection.ts';
+
+const GAP_WAIT_MS = 5_000;
+
+export class OutboxFollower {
+  private settled = 0;
+  private seen = new Set<number>();
+  private marks: { at: number; maxId: number }[] = [];
+  private running = false;
+
+  constructor(private ctx: Ctx) {}
+
+  /** Starts after everything that is already committed (the projection was just loaded). */
+  async init(): Promise<void> {
+    const r = await this.ctx.store.db.selectFrom('outbox').select((eb) => eb.fn.max('id').as('m')).executeTakeFirst();
+    this.settled = Number(r?.m ?? 0);
+  }
+
+  async poll(): Promise<number> {
+    if (this.running) return 0;
+    this.running = true;
+    try {
+      const db = this.ctx.store.db;
+      const rows = await db
+        .selectFrom('outbox')
+        .select(['id', 'type', 'payload', 'aggregate_id', 'origin'])
+        .where('id', '>', this.settled)
+        .orderBy('id')
+        .limit(5000)
+        .execute();
+      let applied = 0;
+      let maxId = this.settled;
+      for (const r of rows) {
+        maxId = r.id;
+        if (this.seen.has(r.id)) continue;
+        this.seen.add(r.id);
+        if (r.origin === PROCESS_ORIGIN) continue;
+        await this.applyEvent(r.type, r.aggregate_id, JSON.parse(r.payload) as Record<string, unknown>);
+        applied++;
+      }
+      const now = Date.now();
+      this.marks.push({ at: now, maxId });
+      while (this.marks.length > 1 && now - this.marks[0].at >= GAP_WAIT_MS) {
+        const m = this.marks.shift() as { maxId: number };
+        if (m.maxId > this.settled) this.settled = m.maxId;
+      }
+      for (const id of this.seen) if (id <= this.settled) this.seen.delete(id);
+      return applied;
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async applyEvent(type: string, aggregateId: string, payload: Record<string, unknown>): Promise<void> {
+    const { db } = this.ctx.store;
+    const p = this.ctx.projection;
+    if (type.startsWith('stock.') && type !== 'stock.snapshot_applied') {
+      const rows = await db
+        .selectFrom('stock_positions')
+        .select(['location_id', 'sku_id', 'on_hand', 'reserved', 'quarantine', 'safety_stock', 'version'])
+        .where('location_id', '=', Number(payload.location_id))
+        .where('sku_id', '=', Number(payload.sku_id))
+        .execute();
+      p.applyAll(rows);
+    } else if (type === 'stock.snapshot_applied') {
+      const ids = (payload.sku_ids as number[]) ?? [];
+      for (let i = 0; i < ids.length; i += 5000) {
+        const rows = await db
+          .selectFrom('stock_positions')
+          .select(['location_id', 'sku_id', 'on_hand', 'reserved', 'quarantine', 'safety_stock', 'version'])
+          .where('location_id', '=', Number(payload.location_id))
+          .where('sku_id', 'in', ids.slice(i, i + 5000))
+          .execute();
+        p.applyAll(rows);
+      }
+    } else if (type.startsWith('location.')) {
+      const row = await db.selectFrom('locations').selectAll().where('code', '=', aggregateId).executeTakeFirst();
+      if (row) p.setLocation(toLocationFacts(row));
+    } else if (type.startsWith('sku.')) {
+      const row = await db.selectFrom('skus').select(['id', 'code', 'backorderable']).where('code', '=', aggregateId).executeTakeFirst();
+      if (row) p.setSku({ id: row.id, code: row.code, backorderable: row.backorderable === 1 });
+    } else if (type.startsWith('channel.')) {
+      const row = await db.selectFrom('channels').selectAll().where('code', '=', aggregateId).executeTakeFirst();
+      if (row) p.setChannel(toChannel(row));
+    } else if (type === 'supply.upserted') {
+      await reloadSupply(db, p, [Number(payload.sku_id)]);
+    }
+  }
+}

@@ -1,0 +1,309 @@
+// The in-memory availability projection. Storefronts ask for stock hundreds of times per
+// order, so ATP reads are served from here, never from SQL. It is fed by the same
+// transactions that change stock (apply* after commit) and, across processes, by the
+// outbox follower. Every position carries its row version, so replays and out-of-order
+// updates are harmless. The database stays the truth for reservations: a stale read here
+// can only make a later reservation fail cleanly.
+import type { Db } from '../db/database.ts';
+import { type ChannelRules, type LocationFacts, channelAvailable, exposes, type SupplyLine } from './atp.ts';
+
+export interface PositionRow {
+  location_id: number;
+  sku_id: number;
+  on_hand: number;
+  reserved: number;
+  quarantine: number;
+  safety_stock: number | null;
+  version: number;
+}
+
+export interface SkuMeta {
+  id: number;
+  code: string;
+  backorderable: boolean;
+}
+
+class SkuStock {
+  n = 0;
+  locIds = new Int32Array(4);
+  onHand = new Int32Array(4);
+  reserved = new Int32Array(4);
+  quarantine = new Int32Array(4);
+  /** -1 means "use the location's default". */
+  safety = new Int32Array(4);
+  version = new Int32Array(4);
+
+  slot(locationId: number): number {
+    let lo = 0;
+    let hi = this.n - 1;
+    const ids = this.locIds;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = ids[mid];
+      if (v === locationId) return mid;
+      if (v < locationId) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -(lo + 1);
+  }
+
+  insertAt(at: number, locationId: number): void {
+    if (this.n === this.locIds.length) this.grow();
+    for (const arr of [this.locIds, this.onHand, this.reserved, this.quarantine, this.safety, this.version]) {
+      arr.copyWithin(at + 1, at, this.n);
+    }
+    this.locIds[at] = locationId;
+    this.version[at] = 0;
+    this.n++;
+  }
+
+  private grow(): void {
+    const cap = this.locIds.length * 2;
+    const g = (a: Int32Array) => {
+      const b = new Int32Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.locIds = g(this.locIds);
+    this.onHand = g(this.onHand);
+    this.reserved = g(this.reserved);
+    this.quarantine = g(this.quarantine);
+    this.safety = g(this.safety);
+    this.version = g(this.version);
+  }
+}
+
+interface ChannelView {
+  rules: ChannelRules;
+  /** exposed[locationId] = 1 when the channel sees that location. */
+  exposed: Uint8Array;
+}
+
+export interface LocationAvailability {
+  location: LocationFacts;
+  onHand: number;
+  reserved: number;
+  quarantine: number;
+  safetyStock: number;
+  sellable: number;
+  available: number;
+}
+
+export class StockProjection {
+  private locations: (LocationFacts | undefined)[] = [];
+  private locationByCode = new Map<string, LocationFacts>();
+  private channels = new Map<string, ChannelView>();
+  private skusByCode = new Map<string, SkuMeta>();
+  private skusById = new Map<number, SkuMeta>();
+  private stock = new Map<number, SkuStock>();
+  private supply = new Map<number, SupplyLine[]>();
+  loaded = false;
+
+  // ---- reference data -------------------------------------------------------------
+  setLocation(loc: LocationFacts): void {
+    const prev = this.locations[loc.id];
+    if (prev) this.locationByCode.delete(prev.code);
+    this.locations[loc.id] = loc;
+    this.locationByCode.set(loc.code, loc);
+    for (const view of this.channels.values()) this.refreshMask(view);
+  }
+  location(code: string): LocationFacts | undefined {
+    return this.locationByCode.get(code);
+  }
+  locationById(id: number): LocationFacts | undefined {
+    return this.locations[id];
+  }
+  allLocations(): LocationFacts[] {
+    return this.locations.filter((l): l is LocationFacts => l !== undefined);
+  }
+
+  setChannel(rules: ChannelRules): void {
+    for (const [code, v] of this.channels) if (v.rules.id === rules.id) this.channels.delete(code);
+    const view: ChannelView = { rules, exposed: new Uint8Array(0) };
+    this.refreshMask(view);
+    this.channels.set(rules.code, view);
+  }
+  channel(code: string): ChannelRules | undefined {
+    return this.channels.get(code)?.rules;
+  }
+  allChannels(): ChannelRules[] {
+    return [...this.channels.values()].map((v) => v.rules);
+  }
+  isExposed(channelCode: string, locationId: number): boolean {
+    return this.channels.get(channelCode)?.exposed[locationId] === 1;
+  }
+  private refreshMask(view: ChannelView): void {
+    const mask = new Uint8Array(this.locations.length + 1);
+    for (const loc of this.locations) if (loc && exposes(view.rules, loc)) mask[loc.id] = 1;
+    view.exposed = mask;
+  }
+
+  setSku(meta: SkuMeta): void {
+    const prev = this.skusById.get(meta.id);
+    if (prev) this.skusByCode.delete(prev.code);
+    this.skusByCode.set(meta.code, meta);
+    this.skusById.set(meta.id, meta);
+  }
+  sku(code: string): SkuMeta | undefined {
+    return this.skusByCode.get(code);
+  }
+  skuById(id: number): SkuMeta | undefined {
+    return this.skusById.get(id);
+  }
+
+  setSupply(skuId: number, lines: SupplyLine[]): void {
+    if (lines.length === 0) this.supply.delete(skuId);
+    else this.supply.set(skuId, lines);
+  }
+  supplyOf(skuId: number): SupplyLine[] {
+    return this.supply.get(skuId) ?? [];
+  }
+
+  // ---- stock ------------------------------------------------------------------------
+  /** Applies a committed row unless a newer version of it is already here. */
+  apply(row: PositionRow): void {
+    let s = this.stock.get(row.sku_id);
+    if (!s) {
+      s = new SkuStock();
+      this.stock.set(row.sku_id, s);
+    }
+    let i = s.slot(row.location_id);
+    if (i < 0) {
+      i = -i - 1;
+      s.insertAt(i, row.location_id);
+    } else if (s.version[i] >= row.version) {
+      return;
+    }
+    s.onHand[i] = row.on_hand;
+    s.reserved[i] = row.reserved;
+    s.quarantine[i] = row.quarantine;
+    s.safety[i] = row.safety_stock ?? -1;
+    s.version[i] = row.version;
+  }
+
+  applyAll(rows: Iterable<PositionRow>): void {
+    for (const r of rows) this.apply(r);
+  }
+
+  /** Network total for one sku and one channel: the hot path of the availability API. */
+  total(skuId: number, channelCode: string): number {
+    const view = this.channels.get(channelCode);
+    const s = this.stock.get(skuId);
+    if (!view || !s) return 0;
+    const { exposed, rules } = view;
+    let total = 0;
+    for (let i = 0; i < s.n; i++) {
+      const locId = s.locIds[i];
+      if (exposed[locId] !== 1) continue;
+      const safety = s.safety[i] >= 0 ? s.safety[i] : (this.locations[locId] as LocationFacts).defaultSafetyStock;
+      const sell = s.onHand[i] - s.reserved[i] - s.quarantine[i] - safety;
+      if (sell > 0) total += channelAvailable(sell, rules);
+    }
+    return total;
+  }
+
+  /** Per-location breakdown for one sku and channel (exposed locations holding a position). */
+  perLocation(skuId: number, channelCode: string): LocationAvailability[] {
+    const view = this.channels.get(channelCode);
+    const s = this.stock.get(skuId);
+    if (!view || !s) return [];
+    const out: LocationAvailability[] = [];
+    for (let i = 0; i < s.n; i++) {
+      const locId = s.locIds[i];
+      if (view.exposed[locId] !== 1) continue;
+      const location = this.locations[locId] as LocationFacts;
+      const safetyStock = s.safety[i] >= 0 ? s.safety[i] : location.defaultSafetyStock;
+      const raw = s.onHand[i] - s.reserved[i] - s.quarantine[i] - safetyStock;
+      const sell = raw > 0 ? raw : 0;
+      out.push({
+        location,
+        onHand: s.onHand[i],
+        reserved: s.reserved[i],
+        quarantine: s.quarantine[i],
+        safetyStock,
+        sellable: sell,
+        available: channelAvailable(sell, view.rules),
+      });
+    }
+    return out;
+  }
+
+  positionCount(): number {
+    let n = 0;
+    for (const s of this.stock.values()) n += s.n;
+    return n;
+  }
+
+  clear(): void {
+    this.locations = [];
+    this.locationByCode.clear();
+    this.channels.clear();
+    this.skusByCode.clear();
+    this.skusById.clear();
+    this.stock.clear();
+    this.supply.clear();
+    this.loaded = false;
+  }
+}
+
+/** Loads everything from the database; positions are read in keyset pages to bound memory. */
+export async function loadProjection(db: Db, projection: StockProjection, toFacts: {
+  location: (row: Awaited<ReturnType<typeof selectLocations>>[number]) => LocationFacts;
+  channel: (row: Awaited<ReturnType<typeof selectChannels>>[number]) => ChannelRules;
+}): Promise<void> {
+  projection.clear();
+  for (const row of await selectLocations(db)) projection.setLocation(toFacts.location(row));
+  for (const row of await selectChannels(db)) projection.setChannel(toFacts.channel(row));
+  let lastSku = 0;
+  for (;;) {
+    const skus = await db.selectFrom('skus').select(['id', 'code', 'backorderable']).where('id', '>', lastSku).orderBy('id').limit(50_000).execute();
+    if (skus.length === 0) break;
+    for (const s of skus) projection.setSku({ id: s.id, code: s.code, backorderable: s.backorderable === 1 });
+    lastSku = skus[skus.length - 1].id;
+  }
+  let cursor: [number, number] = [0, 0];
+  for (;;) {
+    const rows = await db
+      .selectFrom('stock_positions')
+      .select(['location_id', 'sku_id', 'on_hand', 'reserved', 'quarantine', 'safety_stock', 'version'])
+      .where((eb) =>
+        eb.or([
+          eb('location_id', '>', cursor[0]),
+          eb.and([eb('location_id', '=', cursor[0]), eb('sku_id', '>', cursor[1])]),
+        ]),
+      )
+      .orderBy('location_id')
+      .orderBy('sku_id')
+      .limit(100_000)
+      .execute();
+    if (rows.length === 0) break;
+    projection.applyAll(rows);
+    const last = rows[rows.length - 1];
+    cursor = [last.location_id, last.sku_id];
+  }
+  await reloadSupply(db, projection);
+  projection.loaded = true;
+}
+
+export async function reloadSupply(db: Db, projection: StockProjection, skuIds?: number[]): Promise<void> {
+  let q = db
+    .selectFrom('incoming_supply')
+    .select(['sku_id', 'location_id', 'quantity', 'received_quantity', 'expected_at'])
+    .where('status', '=', 'open');
+  if (skuIds) {
+    if (skuIds.length === 0) return;
+    q = q.where('sku_id', 'in', skuIds);
+  }
+  const rows = await q.execute();
+  const bySku = new Map<number, SupplyLine[]>();
+  for (const id of skuIds ?? []) bySku.set(id, []);
+  for (const r of rows) {
+    const list = bySku.get(r.sku_id) ?? [];
+    list.push({ locationId: r.location_id, quantity: r.quantity - r.received_quantity, expectedAt: r.expected_at });
+    bySku.set(r.sku_id, list);
+  }
+  for (const [skuId, lines] of bySku) projection.setSupply(skuId, lines);
+}
+
+const selectLocations = (db: Db) => db.selectFrom('locations').selectAll().execute();
+const selectChannels = (db: Db) => db.selectFrom('channels').selectAll().execute();

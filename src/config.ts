@@ -1,0 +1,38 @@
+// Configuration from environment variables (documented in the README).
+import path from 'node:path';
+
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl?: string;
+  dataDir: string;
+  logLevel: string;
+  bodyLimit: number;
+  csvLimit: number;
+  debounceMs: number;
+  followMs: number;
+  poolSize: number;
+}
+
+function int(name: string, def: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer (got '${v}')`);
+  return n;
+}
+
+export function loadConfig(env = process.env): Config {
+  return {
+    port: int('PORT', 3000),
+    host: env.HOST || '127.0.0.1',
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: path.resolve(env.OMS_DATA_DIR || './data'),
+    logLevel: env.LOG_LEVEL || 'info',
+    bodyLimit: int('OMS_BODY_LIMIT', 2 * 1024 * 1024),
+    csvLimit: int('OMS_CSV_LIMIT', 1024 * 1024 * 1024),
+    debounceMs: int('OMS_AVAILABILITY_DEBOUNCE_MS', 1000),
+    followMs: int('OMS_FOLLOW_MS', 250),
+    poolSize: int('OMS_PG_POOL', 10),
+  };
+}

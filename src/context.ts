@@ -1,0 +1,11 @@
+// What every use case receives: the store, the clock and the availability projection.
+// Built once in the composition root (src/app.ts), passed explicitly, no container.
+import type { StockProjection } from './availability/projection.ts';
+import type { Store } from './db/database.ts';
+import type { Clock } from './shared/clock.ts';
+
+export interface Ctx {
+  store: Store;
+  clock: Clock;
+  projection: StockProjection;
+}

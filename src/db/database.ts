@@ -1,0 +1,126 @@
+// Owns the connection to the store: embedded SQLite (default) or PostgreSQL,
+// behind one Kysely instance so every repository has a single code path.
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  Kysely,
+  PostgresDialect,
+  SqliteDialect,
+  SqliteDriver,
+  type Driver,
+  type Transaction,
+} from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.ts';
+
+export type Dialect = 'sqlite' | 'postgres';
+export type Db = Kysely<Database>;
+export type Trx = Transaction<Database>;
+export type DbOrTrx = Db | Trx;
+
+export interface Store {
+  db: Db;
+  dialect: Dialect;
+  /** Human description without credentials, safe to log. */
+  describe: string;
+  close(): Promise<void>;
+}
+
+// int8 (COUNT, SUM, bigint ids) comes back as a JS number: every counter we keep fits in 2^53.
+pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
+pg.types.setTypeParser(1700, (v) => Number.parseFloat(v));
+
+/**
+ * SQLite write transactions start with BEGIN IMMEDIATE so that two processes on the same
+ * file (server + CLI import) serialise on the write lock up front instead of failing when
+ * a read transaction tries to upgrade.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: ConstructorParameters<typeof SqliteDialect>[0];
+  constructor(config: ConstructorParameters<typeof SqliteDialect>[0]) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+}
+
+/** better-sqlite3 re-prepares on every Kysely call; keep a bounded cache of short statements. */
+function withStatementCache(raw: SQLite.Database): SQLite.Database {
+  const cache = new Map<string, SQLite.Statement>();
+  const prepare = raw.prepare.bind(raw);
+  return new Proxy(raw, {
+    get(target, prop, receiver) {
+      if (prop === 'prepare') {
+        return (source: string) => {
+          if (source.length > 4000) return prepare(source);
+          let stmt = cache.get(source);
+          if (!stmt) {
+            if (cache.size >= 1000) cache.clear();
+            stmt = prepare(source);
+            cache.set(source, stmt);
+          }
+          return stmt;
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+export function openSqlite(file: string): { raw: SQLite.Database; store: Store } {
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  const raw = new SQLite(file);
+  raw.pragma('journal_mode = WAL');
+  raw.pragma('synchronous = NORMAL');
+  raw.pragma('foreign_keys = ON');
+  raw.pragma('busy_timeout = 10000');
+  raw.pragma('cache_size = -262144');
+  raw.pragma('temp_store = MEMORY');
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(raw) }) });
+  return {
+    raw,
+    store: {
+      db,
+      dialect: 'sqlite',
+      describe: `sqlite:${file}`,
+      close: () => db.destroy(),
+    },
+  };
+}
+
+export function openPostgres(url: string, poolSize = 10): { pool: pg.Pool; store: Store } {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // An idle client that errors (server restart) must not crash the process.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const u = new URL(url);
+  return {
+    pool,
+    store: {
+      db,
+      dialect: 'postgres',
+      describe: `postgres://${u.hostname}:${u.port || 5432}${u.pathname}`,
+      close: () => db.destroy(),
+    },
+  };
+}
+
+export function openStore(opts: { databaseUrl?: string; dataDir: string; poolSize?: number }): Store {
+  const url = opts.databaseUrl;
+  if (url && /^postgres(ql)?:\/\//.test(url)) return openPostgres(url, opts.poolSize).store;
+  if (url && url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length)).store;
+  if (url) throw new Error(`DATABASE_URL must start with postgres:// or sqlite: (got scheme ${url.split(':')[0]})`);
+  return openSqlite(path.join(opts.dataDir, 'oms.sqlite')).store;
+}

@@ -1,0 +1,22 @@
+// Runs the ordered migrations on either backend. Kysely's Migrator needs no dialect
+// knowledge; our migrations receive the dialect so they can pick an auto-increment type.
+import { type Migration, type MigrationProvider, Migrator, type Kysely } from 'kysely';
+import type { Store } from './database.ts';
+import * as m0001 from './migrations/0001_inventory.ts';
+
+type DialectMigration = { up(db: Kysely<unknown>, dialect: Store['dialect']): Promise<void> };
+const ordered: Array<[string, DialectMigration]> = [['0001_inventory', m0001]];
+
+export async function migrate(store: Store): Promise<{ applied: string[] }> {
+  const provider: MigrationProvider = {
+    async getMigrations() {
+      const out: Record<string, Migration> = {};
+      for (const [name, mod] of ordered) out[name] = { up: (db) => mod.up(db, store.dialect) };
+      return out;
+    },
+  };
+  const migrator = new Migrator({ db: store.db, provider, migrationTableName: 'oms_migrations', migrationLockTableName: 'oms_migrations_lock' });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}

@@ -1,0 +1,131 @@
+// Builds the Fastify app: schemas and OpenAPI, the one error model, authentication, routes.
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { type KeyVerifier, type Principal } from '../auth/keys.ts';
+import type { Ctx } from '../context.ts';
+import { AppError, ERROR_CATALOGUE, type ErrorCode } from '../shared/errors.ts';
+import { ErrorBody } from './schemas.ts';
+import { registerAdminRoutes } from './routes/admin.ts';
+import { registerAvailabilityRoutes } from './routes/availability.ts';
+import { registerCatalogRoutes } from './routes/catalog.ts';
+import { registerStockRoutes } from './routes/stock.ts';
+import { registerSystemRoutes } from './routes/system.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    public?: boolean;
+  }
+}
+
+export interface AppOptions {
+  ctx: Ctx;
+  keys: KeyVerifier;
+  logger?: boolean | object;
+  bodyLimit?: number;
+  csvLimit?: number;
+  isReady?: () => boolean;
+}
+
+export type App = FastifyInstance<
+  import('node:http').Server,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  import('fastify').FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export function errorBody(code: ErrorCode, message: string, details?: unknown) {
+  return { error: details === undefined ? { code, message } : { code, message, details } };
+}
+
+export async function buildApp(opts: AppOptions): Promise<App> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: opts.bodyLimit ?? 2 * 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    // Never echo secrets in logs.
+    disableRequestLogging: false,
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+  app.decorateRequest('principal', null);
+  app.addSchema(ErrorBody);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Open OMS API',
+        version: '0.1.0',
+        description:
+          'Unified inventory and availability. Every error body is `{ error: { code, message, details? } }` with a code from the error catalogue (`x-error-catalogue`).',
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'API key: `Authorization: Bearer oms_…`' } } },
+    },
+    transformObject: (doc) => ({
+      ...('openapiObject' in doc ? doc.openapiObject : {}),
+      'x-error-catalogue': Object.fromEntries(Object.entries(ERROR_CATALOGUE).map(([k, v]) => [k, { status: v.status, summary: v.summary }])),
+    }),
+    refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.setErrorHandler((err: FastifyError | AppError | Error, req, reply) => {
+    if (err instanceof AppError) return reply.status(err.status).send(errorBody(err.code, err.message, err.details));
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      const first = fe.validation[0];
+      const where = `${fe.validationContext ?? 'body'}${first?.instancePath ?? ''}`;
+      return reply.status(400).send(errorBody('validation_failed', `${where} ${first?.message ?? 'is invalid'}`.trim(), fe.validation.map((v) => ({ path: `${fe.validationContext}${v.instancePath}`, message: v.message }))));
+    }
+    switch (fe.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return reply.status(413).send(errorBody('body_too_large', 'The request body is larger than this route accepts'));
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return reply.status(415).send(errorBody('unsupported_media_type', `Content type '${req.headers['content-type'] ?? ''}' is not accepted here`));
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return reply.status(400).send(errorBody('malformed_json', 'The request body is not valid JSON'));
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return reply.status(400).send(errorBody('validation_failed', 'Content-Length does not match the body'));
+    }
+    if (err instanceof SyntaxError) return reply.status(400).send(errorBody('malformed_json', 'The request body is not valid JSON'));
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return reply.status(400).send(errorBody('validation_failed', fe.message));
+    }
+    req.log.error({ err }, 'unhandled error');
+    return reply.status(500).send(errorBody('internal_error', `Unexpected error; request id ${req.id}`));
+  });
+
+  app.setNotFoundHandler((req, reply) => reply.status(404).send(errorBody('route_not_found', `No route ${req.method} ${req.url.split('?')[0]}`)));
+
+  // Authentication: every route but the public ones needs a valid key.
+  app.addHook('onRequest', async (req) => {
+    if (req.routeOptions.config?.public || !req.routeOptions.url) return;
+    const header = req.headers.authorization;
+    const secret = header?.startsWith('Bearer ') ? header.slice(7).trim() : (req.headers['x-api-key'] as string | undefined);
+    if (!secret) throw new AppError('unauthenticated', 'Send an API key: Authorization: Bearer <key>');
+    const principal = await opts.keys.verify(secret);
+    if (!principal) throw new AppError('unauthenticated', 'The API key is unknown or revoked');
+    req.principal = principal;
+  });
+
+  registerSystemRoutes(app, opts);
+  registerCatalogRoutes(app, opts.ctx);
+  registerStockRoutes(app, opts.ctx, { csvLimit: opts.csvLimit ?? 1024 * 1024 * 1024 });
+  registerAvailabilityRoutes(app, opts.ctx);
+  registerAdminRoutes(app, opts.ctx, opts.keys);
+  return app;
+}
+
+/** Role gate used by routes; scope checks happen in the handlers that know the resource. */
+export function requireRole(req: { principal: Principal | null }, ...roles: Principal['role'][]): Principal {
+  const p = req.principal;
+  if (!p) throw new AppError('unauthenticated', 'Send an API key');
+  if (p.role !== 'admin' && !roles.includes(p.role)) throw new AppError('forbidden', `A ${p.role} key cannot do this`);
+  return p;
+}

@@ -1,0 +1,72 @@
+// The composition root: opens the store, migrates, loads the projection, wires the
+// background loops (outbox follower, availability debouncer) and the HTTP app.
+import { KeyVerifier } from './auth/keys.ts';
+import { publishAvailabilityChanges } from './availability/debounce.ts';
+import { OutboxFollower } from './availability/follower.ts';
+import { loadProjection, StockProjection } from './availability/projection.ts';
+import { toChannel } from './channels/channels.ts';
+import type { Config } from './config.ts';
+import type { Ctx } from './context.ts';
+import { openStore, type Store } from './db/database.ts';
+import { migrate } from './db/migrate.ts';
+import { type App, buildApp } from './http/app.ts';
+import { toLocationFacts } from './inventory/locations.ts';
+import { type Clock, systemClock } from './shared/clock.ts';
+
+export async function openContext(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'poolSize'>, clock: Clock = systemClock, store?: Store): Promise<Ctx> {
+  const s = store ?? openStore(config);
+  await migrate(s);
+  const ctx: Ctx = { store: s, clock, projection: new StockProjection() };
+  await reload(ctx);
+  return ctx;
+}
+
+export async function reload(ctx: Ctx): Promise<void> {
+  await loadProjection(ctx.store.db, ctx.projection, { location: toLocationFacts, channel: toChannel });
+}
+
+export interface Runtime {
+  ctx: Ctx;
+  app: App;
+  keys: KeyVerifier;
+  follower: OutboxFollower;
+  stop(): Promise<void>;
+}
+
+export async function startRuntime(config: Config, opts: { logger?: boolean | object; clock?: Clock; background?: boolean } = {}): Promise<Runtime> {
+  const ctx = await openContext(config, opts.clock);
+  const keys = new KeyVerifier(ctx);
+  const follower = new OutboxFollower(ctx);
+  await follower.init();
+  const app = await buildApp({ ctx, keys, logger: opts.logger, bodyLimit: config.bodyLimit, csvLimit: config.csvLimit });
+  const timers: NodeJS.Timeout[] = [];
+  if (opts.background !== false) {
+    const loop = (ms: number, fn: () => Promise<unknown>) => {
+      let busy = false;
+      const t = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        fn()
+          .catch((err) => app.log.error({ err }, 'background loop failed'))
+          .finally(() => {
+            busy = false;
+          });
+      }, ms);
+      t.unref();
+      timers.push(t);
+    };
+    loop(config.followMs, () => follower.poll());
+    loop(config.debounceMs, () => publishAvailabilityChanges(ctx));
+  }
+  return {
+    ctx,
+    app,
+    keys,
+    follower,
+    async stop() {
+      for (const t of timers) clearInterval(t);
+      await app.close();
+      await ctx.store.close();
+    },
+  };
+}

@@ -1,0 +1,95 @@
+// The backend loop: every storage and API suite runs on SQLite, and on PostgreSQL too when
+// OMS_TEST_DATABASE_URL is set. Each PostgreSQL test context gets its own schema.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { KeyVerifier, createApiKey } from '../../src/auth/keys.ts';
+import type { Ctx } from '../../src/context.ts';
+import { openPostgres, openSqlite, type Store } from '../../src/db/database.ts';
+import { buildApp, type App } from '../../src/http/app.ts';
+import { openContext } from '../../src/runtime.ts';
+import { ManualClock } from '../../src/shared/clock.ts';
+
+export const PG_URL = process.env.OMS_TEST_DATABASE_URL;
+export const BACKENDS: Array<'sqlite' | 'postgres'> = PG_URL ? ['sqlite', 'postgres'] : ['sqlite'];
+
+export interface TestEnv {
+  backend: 'sqlite' | 'postgres';
+  ctx: Ctx;
+  clock: ManualClock;
+  /** A second store on the same database, as another OMS process would have. */
+  openPeer(): Promise<Ctx>;
+  close(): Promise<void>;
+}
+
+export async function createTestEnv(backend: 'sqlite' | 'postgres', opts: { poolSize?: number } = {}): Promise<TestEnv> {
+  const clock = new ManualClock(Date.parse('2026-06-01T10:00:00Z'));
+  const stores: Store[] = [];
+  let open: () => Store;
+  let drop = async () => {};
+  if (backend === 'sqlite') {
+    const file = `/tmp/oms-test-${process.pid}-${randomBytes(4).toString('hex')}.sqlite`;
+    open = () => openSqlite(file).store;
+    drop = async () => {
+      const fs = await import('node:fs');
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) fs.rmSync(f, { force: true });
+    };
+  } else {
+    const schema = `t_${process.pid}_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    await admin.query(`create schema ${schema}`);
+    await admin.end();
+    const url = new URL(PG_URL as string);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    open = () => openPostgres(url.toString(), opts.poolSize ?? 20).store;
+    drop = async () => {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`drop schema ${schema} cascade`);
+      await c.end();
+    };
+  }
+  const first = open();
+  stores.push(first);
+  const ctx = await openContext({ dataDir: '/tmp', poolSize: 1 }, clock, first);
+  return {
+    backend,
+    ctx,
+    clock,
+    async openPeer() {
+      const s = open();
+      stores.push(s);
+      return openContext({ dataDir: '/tmp', poolSize: 1 }, clock, s);
+    },
+    async close() {
+      for (const s of stores) await s.close();
+      await drop();
+    },
+  };
+}
+
+export interface ApiEnv extends TestEnv {
+  app: App;
+  adminKey: string;
+  keys: KeyVerifier;
+  auth(key?: string): { authorization: string };
+}
+
+export async function createApiEnv(backend: 'sqlite' | 'postgres'): Promise<ApiEnv> {
+  const env = await createTestEnv(backend);
+  const keys = new KeyVerifier(env.ctx);
+  const app = await buildApp({ ctx: env.ctx, keys, bodyLimit: 2 * 1024 * 1024 });
+  await app.ready();
+  const admin = await createApiKey(env.ctx, { name: 'test admin', role: 'admin' });
+  return {
+    ...env,
+    app,
+    keys,
+    adminKey: admin.secret,
+    auth: (key = admin.secret) => ({ authorization: `Bearer ${key}` }),
+    async close() {
+      await app.close();
+      await env.close();
+    },
+  };
+}
