@@ -16,7 +16,11 @@ export class OutboxFollower {
   private marks: { at: number; maxId: number }[] = [];
   private running = false;
 
-  constructor(private ctx: Ctx) {}
+  /** skipOrigin: events this process wrote itself are already in its projection. */
+  constructor(
+    private ctx: Ctx,
+    private skipOrigin: string | null = PROCESS_ORIGIN,
+  ) {}
 
   /** Starts after everything that is already committed (the projection was just loaded). */
   async init(): Promise<void> {
@@ -42,7 +46,7 @@ export class OutboxFollower {
         maxId = r.id;
         if (this.seen.has(r.id)) continue;
         this.seen.add(r.id);
-        if (r.origin === PROCESS_ORIGIN) continue;
+        if (r.origin === this.skipOrigin) continue;
         await this.applyEvent(r.type, r.aggregate_id, JSON.parse(r.payload) as Record<string, unknown>);
         applied++;
       }

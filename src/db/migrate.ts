@@ -1,6 +1,6 @@
 // Runs the ordered migrations on either backend. Kysely's Migrator needs no dialect
 // knowledge; our migrations receive the dialect so they can pick an auto-increment type.
-import { type Migration, type MigrationProvider, Migrator, type Kysely } from 'kysely';
+import { type Migration, type MigrationProvider, Migrator, type Kysely, sql } from 'kysely';
 import type { Store } from './database.ts';
 import * as m0001 from './migrations/0001_inventory.ts';
 
@@ -15,7 +15,16 @@ export async function migrate(store: Store): Promise<{ applied: string[] }> {
       return out;
     },
   };
-  const migrator = new Migrator({ db: store.db, provider, migrationTableName: 'oms_migrations', migrationLockTableName: 'oms_migrations_lock' });
+  // On PostgreSQL, pin the migration tables to the current schema: otherwise Kysely finds
+  // them in any schema of the database (another tenant's, another test's) and skips creating them.
+  const schema = store.dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(store.db)).rows[0]?.s : undefined;
+  const migrator = new Migrator({
+    db: store.db,
+    provider,
+    migrationTableName: 'oms_migrations',
+    migrationLockTableName: 'oms_migrations_lock',
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };

@@ -37,7 +37,11 @@ export function frenchCities(n: number): City[] {
   return all
     .filter((c) => c.country === 'FR')
     .sort((a, b) => b.population - a.population)
-    .filter((c) => (seen.has(c.name) ? false : (seen.add(c.name), true)))
+    .filter((c) => {
+      if (seen.has(c.name)) return false;
+      seen.add(c.name);
+      return true;
+    })
     .slice(0, n);
 }
 

@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { type KeyVerifier, type Principal } from '../auth/keys.ts';
+import type { KeyVerifier, Principal } from '../auth/keys.ts';
 import type { Ctx } from '../context.ts';
 import { AppError, ERROR_CATALOGUE, type ErrorCode } from '../shared/errors.ts';
 import { ErrorBody } from './schemas.ts';

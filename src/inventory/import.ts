@@ -62,7 +62,7 @@ export async function importStockCsv(ctx: Ctx, input: Readable, opts: ImportOpti
     if (!rows || rows.length === 0) return;
     buffers.set(locationId, []);
     buffered -= rows.length;
-    const r = await applySnapshotChunk(ctx, locationId, opts.asOf as number, rows, opts.source);
+    const r = await applySnapshotChunk(ctx, locationId, opts.asOf as number, rows, opts.source, opts.mode ?? 'full');
     summary.applied += r.applied;
     if (r.stale) {
       staleLocations.add(locationId);

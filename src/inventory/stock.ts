@@ -173,7 +173,14 @@ export interface ChunkResult {
  * Reservations are untouched, so they survive. Rows whose position already has a newer
  * baseline are ignored.
  */
-export async function applySnapshotChunk(ctx: Ctx, locationId: number, asOf: number, rows: SnapshotRow[], source: string): Promise<ChunkResult> {
+export async function applySnapshotChunk(
+  ctx: Ctx,
+  locationId: number,
+  asOf: number,
+  rows: SnapshotRow[],
+  source: string,
+  mode: 'full' | 'partial' = 'full',
+): Promise<ChunkResult> {
   if (rows.length > 10_000) throw new Error('snapshot chunks are at most 10,000 rows');
   const now = ctx.clock.now();
   const dialect = ctx.store.dialect;
@@ -181,7 +188,9 @@ export async function applySnapshotChunk(ctx: Ctx, locationId: number, asOf: num
   const result = await ctx.store.db.transaction().execute(async (trx) => {
     await lockLocation(trx, ctx, locationId, 'update');
     const loc = await trx.selectFrom('locations').select(['code', 'snapshot_as_of']).where('id', '=', locationId).executeTakeFirstOrThrow();
-    if (loc.snapshot_as_of !== null && asOf < loc.snapshot_as_of) return { applied: 0, ignored: rows.length, stale: true, written: [] as PositionRow[] };
+    // A full count older than the location's last full count is stale as a whole. A partial
+    // count (cycle count) is judged per position, by each position's own baseline.
+    if (mode === 'full' && loc.snapshot_as_of !== null && asOf < loc.snapshot_as_of) return { applied: 0, ignored: rows.length, stale: true, written: [] as PositionRow[] };
     const after = await movementsAfter(trx, locationId, asOf);
     const lo = sorted[0]?.skuId ?? 0;
     const hi = sorted[sorted.length - 1]?.skuId ?? 0;
@@ -219,12 +228,14 @@ export async function applySnapshotChunk(ctx: Ctx, locationId: number, asOf: num
         `insert into stock_movements (location_id, sku_id, kind, quantity, on_hand_change, quarantine_change, occurred_at, recorded_at, source) values ${valuesList(dialect, n, 9)}`,
       (w, p) => p.push(locationId, w.skuId, 'snapshot', w.counted, w.dOnHand, w.dQuarantine, asOf, now, source),
     );
-    await trx
-      .updateTable('locations')
-      .set({ snapshot_as_of: asOf })
-      .where('id', '=', locationId)
-      .where((eb) => eb.or([eb('snapshot_as_of', 'is', null), eb('snapshot_as_of', '<', asOf)]))
-      .execute();
+    if (mode === 'full') {
+      await trx
+        .updateTable('locations')
+        .set({ snapshot_as_of: asOf })
+        .where('id', '=', locationId)
+        .where((eb) => eb.or([eb('snapshot_as_of', 'is', null), eb('snapshot_as_of', '<', asOf)]))
+        .execute();
+    }
     await markDirty(trx, dialect, moved.map((w) => w.skuId), now);
     await appendEvents(trx, now, [
       {

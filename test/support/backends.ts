@@ -16,7 +16,7 @@ export interface TestEnv {
   backend: 'sqlite' | 'postgres';
   ctx: Ctx;
   clock: ManualClock;
-  /** A second store on the same database, as another OMS process would have. */
+  /** Another OMS process on the same database: its own projection (and pool, on PostgreSQL). */
   openPeer(): Promise<Ctx>;
   close(): Promise<void>;
 }
@@ -57,7 +57,10 @@ export async function createTestEnv(backend: 'sqlite' | 'postgres', opts: { pool
     ctx,
     clock,
     async openPeer() {
-      const s = open();
+      // better-sqlite3 is synchronous: two connections to one file inside one process would
+      // block each other's event loop on the write lock. A SQLite peer therefore shares the
+      // connection (one OMS process per file); PostgreSQL peers get their own pool.
+      const s = backend === 'sqlite' ? { ...first, close: async () => {} } : open();
       stores.push(s);
       return openContext({ dataDir: '/tmp', poolSize: 1 }, clock, s);
     },

@@ -37,7 +37,6 @@ const out = (a: SkuAvailability) => ({
 });
 
 function buildQuery(
-  ctx: Ctx,
   req: { principal: import('../../auth/keys.ts').Principal | null },
   q: { channel?: string; view?: AvailabilityView; lat?: number; lng?: number; radius_km?: number; quantity?: number },
   skus: string[],
@@ -65,7 +64,7 @@ export function registerAvailabilityRoutes(app: App, ctx: Ctx): void {
         response: withErrors({ 200: AvailabilityOut }),
       },
     },
-    async (req) => out(queryAvailability(ctx, buildQuery(ctx, req, req.query, [req.params.sku]))[0]),
+    async (req) => out(queryAvailability(ctx, buildQuery(req, req.query, [req.params.sku]))[0]),
   );
 
   app.post(
@@ -84,6 +83,6 @@ export function registerAvailabilityRoutes(app: App, ctx: Ctx): void {
         if (Array.isArray(body?.skus) && body.skus.length > 1000) throw new AppError('page_too_large', `At most 1,000 skus per call (got ${body.skus.length})`);
       },
     },
-    async (req) => ({ items: queryAvailability(ctx, buildQuery(ctx, req, req.body, req.body.skus)).map(out) }),
+    async (req) => ({ items: queryAvailability(ctx, buildQuery(req, req.body, req.body.skus)).map(out) }),
   );
 }

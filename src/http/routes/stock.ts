@@ -121,8 +121,9 @@ export function registerStockRoutes(app: App, ctx: Ctx, opts: { csvLimit: number
       if (unknown.length) throw new AppError('unknown_sku', `Unknown sku code(s): ${unknown.slice(0, 20).join(', ')}`, { skus: unknown });
       const rows = req.body.items.map((i) => ({ skuId: ctx.projection.sku(i.sku)?.id as number, onHand: i.on_hand, quarantine: i.quarantine }));
       const source = `key:${p.keyId}`;
-      const r = await applySnapshotChunk(ctx, loc.id, asOf, rows, source);
-      if (!r.stale && (req.body.mode ?? 'full') === 'full') await finishFullSnapshot(ctx, loc.id, asOf, source);
+      const mode = req.body.mode ?? 'full';
+      const r = await applySnapshotChunk(ctx, loc.id, asOf, rows, source, mode);
+      if (!r.stale && mode === 'full') await finishFullSnapshot(ctx, loc.id, asOf, source);
       return { id: 'inline', kind: 'snapshot', rows_read: rows.length, applied: r.applied, ignored: r.ignored, rejected: 0, ignored_reasons: r.ignored ? { [r.stale ? 'stale_snapshot' : 'newer_baseline_or_duplicate']: r.ignored } : {}, problems: [], locations: [loc.code] };
     },
   );
