@@ -13,7 +13,7 @@ import { type App, buildApp } from './http/app.ts';
 import { toLocationFacts } from './inventory/locations.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
 
-export async function openContext(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'poolSize'>, clock: Clock = systemClock, store?: Store): Promise<Ctx> {
+export async function openContext(config: Pick<Config, 'databaseUrl' | 'dataDir'> & { poolSize?: number }, clock: Clock = systemClock, store?: Store): Promise<Ctx> {
   const s = store ?? openStore(config);
   await migrate(s);
   const ctx: Ctx = { store: s, clock, projection: new StockProjection() };

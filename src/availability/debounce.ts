@@ -46,7 +46,8 @@ export async function publishAvailabilityChanges(ctx: Ctx, maxSkus = 1000): Prom
         const key = `${skuId}:${ch.id}`;
         const available = totals.get(key) ?? 0;
         const previous = before.get(key);
-        if (previous === available) continue;
+        // Never published counts as 0: a sku a channel never saw appears when it gets stock.
+        if ((previous ?? 0) === available) continue;
         if (previous === undefined) {
           await trx.insertInto('availability_published').values({ sku_id: skuId, channel_id: ch.id, available, published_at: now }).execute();
         } else {
@@ -57,7 +58,7 @@ export async function publishAvailabilityChanges(ctx: Ctx, maxSkus = 1000): Prom
           aggregateType: 'availability',
           aggregateId: `${sku?.code ?? skuId}:${ch.code}`,
           aggregateSeq: now,
-          payload: { sku: sku?.code ?? null, channel: ch.code, available, previous: previous ?? null },
+          payload: { sku: sku?.code ?? null, channel: ch.code, available, previous: previous ?? 0 },
         });
       }
     }

@@ -1,5 +1,6 @@
 // Marks skus whose availability may have changed, in the same transaction as the change.
 // The debouncer turns marks into availability.changed events.
+import { sql } from 'kysely';
 import type { DbOrTrx, Dialect } from '../db/database.ts';
 import { inBatches, valuesList } from '../db/bulk.ts';
 
@@ -13,4 +14,9 @@ export async function markDirty(trx: DbOrTrx, dialect: Dialect, skuIds: Iterable
     (n) => `insert into availability_dirty (sku_id, marked_at) values ${valuesList(dialect, n, 2)}`,
     (id, p) => p.push(id, now),
   );
+}
+
+/** Marks every sku: a channel's exposure or a location's facts changed. One statement. */
+export async function markAllDirty(trx: DbOrTrx, now: number): Promise<void> {
+  await sql`insert into availability_dirty (sku_id, marked_at) select id, ${now} from skus`.execute(trx);
 }

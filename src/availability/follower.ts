@@ -1,7 +1,7 @@
 // Keeps this process's projection current with changes written by other OMS processes
 // (or by `oms stock import` on the same embedded file), by following the outbox.
-// Outbox ids can commit out of order on PostgreSQL, so ids above the settled watermark
-// are re-read for GAP_WAIT_MS; re-applying is harmless because rows carry versions.
+// Outbox ids can commit out of order on PostgreSQL: an id skipped over is remembered as a
+// gap and looked up again for GAP_WAIT_MS. Re-applying is harmless: rows carry versions.
 import type { Ctx } from '../context.ts';
 import { toChannel } from '../channels/channels.ts';
 import { PROCESS_ORIGIN } from '../events/outbox.ts';
@@ -9,11 +9,13 @@ import { toLocationFacts } from '../inventory/locations.ts';
 import { reloadSupply } from './projection.ts';
 
 const GAP_WAIT_MS = 5_000;
+const BATCH = 5000;
 
 export class OutboxFollower {
-  private settled = 0;
-  private seen = new Set<number>();
-  private marks: { at: number; maxId: number }[] = [];
+  /** Highest outbox id read so far. */
+  private cursor = 0;
+  /** Ids below the cursor not seen yet (uncommitted when we read past them), with first-miss time. */
+  private gaps = new Map<number, number>();
   private running = false;
 
   /** skipOrigin: events this process wrote itself are already in its projection. */
@@ -25,7 +27,7 @@ export class OutboxFollower {
   /** Starts after everything that is already committed (the projection was just loaded). */
   async init(): Promise<void> {
     const r = await this.ctx.store.db.selectFrom('outbox').select((eb) => eb.fn.max('id').as('m')).executeTakeFirst();
-    this.settled = Number(r?.m ?? 0);
+    this.cursor = Number(r?.m ?? 0);
   }
 
   async poll(): Promise<number> {
@@ -33,34 +35,42 @@ export class OutboxFollower {
     this.running = true;
     try {
       const db = this.ctx.store.db;
-      const rows = await db
-        .selectFrom('outbox')
-        .select(['id', 'type', 'payload', 'aggregate_id', 'origin'])
-        .where('id', '>', this.settled)
-        .orderBy('id')
-        .limit(5000)
-        .execute();
-      let applied = 0;
-      let maxId = this.settled;
-      for (const r of rows) {
-        maxId = r.id;
-        if (this.seen.has(r.id)) continue;
-        this.seen.add(r.id);
-        if (r.origin === this.skipOrigin) continue;
-        await this.applyEvent(r.type, r.aggregate_id, JSON.parse(r.payload) as Record<string, unknown>);
-        applied++;
-      }
       const now = Date.now();
-      this.marks.push({ at: now, maxId });
-      while (this.marks.length > 1 && now - this.marks[0].at >= GAP_WAIT_MS) {
-        const m = this.marks.shift() as { maxId: number };
-        if (m.maxId > this.settled) this.settled = m.maxId;
+      let applied = 0;
+      if (this.gaps.size > 0) {
+        const late = await db.selectFrom('outbox').select(['id', 'type', 'payload', 'aggregate_id', 'origin']).where('id', 'in', [...this.gaps.keys()]).execute();
+        for (const r of late) {
+          this.gaps.delete(r.id);
+          if (await this.handle(r)) applied++;
+        }
+        // A gap that stays empty this long was a rolled-back transaction.
+        for (const [id, since] of this.gaps) if (now - since > GAP_WAIT_MS) this.gaps.delete(id);
       }
-      for (const id of this.seen) if (id <= this.settled) this.seen.delete(id);
+      for (;;) {
+        const rows = await db
+          .selectFrom('outbox')
+          .select(['id', 'type', 'payload', 'aggregate_id', 'origin'])
+          .where('id', '>', this.cursor)
+          .orderBy('id')
+          .limit(BATCH)
+          .execute();
+        for (const r of rows) {
+          for (let missing = this.cursor + 1; missing < r.id; missing++) this.gaps.set(missing, now);
+          this.cursor = r.id;
+          if (await this.handle(r)) applied++;
+        }
+        if (rows.length < BATCH) break;
+      }
       return applied;
     } finally {
       this.running = false;
     }
+  }
+
+  private async handle(r: { type: string; payload: string; aggregate_id: string; origin: string }): Promise<boolean> {
+    if (r.origin === this.skipOrigin) return false;
+    await this.applyEvent(r.type, r.aggregate_id, JSON.parse(r.payload) as Record<string, unknown>);
+    return true;
   }
 
   private async applyEvent(type: string, aggregateId: string, payload: Record<string, unknown>): Promise<void> {

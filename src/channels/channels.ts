@@ -1,6 +1,7 @@
 // Sales channels and their exposure rules (which locations, buffer, cap, future stock).
 import type { Selectable } from 'kysely';
 import type { ChannelRules } from '../availability/atp.ts';
+import { markAllDirty } from '../availability/dirty.ts';
 import type { Ctx } from '../context.ts';
 import type { DbOrTrx } from '../db/database.ts';
 import type { ChannelTable } from '../db/schema.ts';
@@ -84,6 +85,7 @@ export async function upsertChannel(ctx: Ctx, input: ChannelInput): Promise<{ ch
       { type: existing ? 'channel.updated' : 'channel.created', aggregateType: 'channel', aggregateId: row.code, aggregateSeq: row.version, payload: { channel: row.code } },
     ]);
     // Exposure changed: every sku's availability for this channel may have moved.
+    await markAllDirty(trx, now);
     return { row, created: !existing };
   });
   const channel = toChannel(row);

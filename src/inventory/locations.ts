@@ -1,6 +1,7 @@
 // Locations (stock points): repository and use cases.
 import type { Selectable } from 'kysely';
 import type { LocationFacts } from '../availability/atp.ts';
+import { markAllDirty } from '../availability/dirty.ts';
 import type { Ctx } from '../context.ts';
 import type { DbOrTrx } from '../db/database.ts';
 import type { LocationTable } from '../db/schema.ts';
@@ -145,6 +146,8 @@ export async function upsertLocation(ctx: Ctx, input: LocationInput): Promise<{ 
           throw new AppError('conflict', `Location '${input.code}' was created concurrently; retry`);
         });
     }
+    // Active flag, type, tags or default safety stock may change what channels see.
+    if (existing) await markAllDirty(trx, now);
     await appendEvents(trx, now, [
       {
         type: existing ? 'location.updated' : 'location.created',

@@ -1,0 +1,51 @@
+// The outbox: every change writes its event in the same transaction, and the debouncer emits
+// availability.changed per sku and channel, once per window, only when the figure changed.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publishAvailabilityChanges } from '../../src/availability/debounce.ts';
+import { readEvents } from '../../src/events/outbox.ts';
+import { applyDelta, reserve } from '../../src/inventory/stock.ts';
+import { AppError } from '../../src/shared/errors.ts';
+import { BACKENDS, createTestEnv, type TestEnv } from '../support/backends.ts';
+import { smallNetwork } from '../support/fixtures.ts';
+
+describe.each(BACKENDS)('events on %s', (backend) => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createTestEnv(backend);
+    await smallNetwork(env.ctx, [
+      { code: 'web', name: 'Web', type: 'web', locationTypes: ['warehouse', 'store'] },
+      { code: 'mkp', name: 'Marketplace', type: 'marketplace', locationTypes: ['marketplace'] },
+    ]);
+    await publishAvailabilityChanges(env.ctx);
+  });
+  afterAll(async () => env?.close());
+
+  const lastId = async () => (await readEvents(env.ctx.store.db, { afterId: 0, limit: 100_000 })).at(-1)?.id ?? 0;
+
+  it('a delta writes stock.adjusted with the new counters', async () => {
+    const after = await lastId();
+    await applyDelta(env.ctx, { location: 'WH1', sku: 'A1', quantity: 5, idempotencyKey: 'e1' }, 'test');
+    const events = await readEvents(env.ctx.store.db, { afterId: after });
+    expect(events.map((e) => e.type)).toEqual(['stock.adjusted']);
+    expect(events[0].payload).toMatchObject({ location: 'WH1', sku: 'A1', quantity: 5, on_hand: 5, reserved: 0 });
+  });
+
+  it('a failed change writes no event', async () => {
+    const after = await lastId();
+    await expect(reserve(env.ctx, { location: 'WH1', sku: 'A1', quantity: 99 })).rejects.toBeInstanceOf(AppError);
+    expect(await readEvents(env.ctx.store.db, { afterId: after })).toEqual([]);
+  });
+
+  it('availability.changed is debounced per sku and channel and only sent on change', async () => {
+    await publishAvailabilityChanges(env.ctx);
+    const after = await lastId();
+    for (let i = 0; i < 5; i++) await applyDelta(env.ctx, { location: 'WH1', sku: 'B1', quantity: 2, idempotencyKey: `b${i}` }, 'test');
+    await applyDelta(env.ctx, { location: 'MKP', sku: 'C1', quantity: 0, idempotencyKey: 'c0' }, 'test');
+    const pass = await publishAvailabilityChanges(env.ctx);
+    const changed = (await readEvents(env.ctx.store.db, { afterId: after, type: 'availability.changed' })).map((e) => e.payload);
+    // Five deltas, one event for B1 on web (the marketplace channel does not see WH1); C1 did not change.
+    expect(changed).toEqual([{ sku: 'B1', channel: 'web', available: 10, previous: 0 }]);
+    expect(pass.skus).toBe(2);
+    expect((await publishAvailabilityChanges(env.ctx)).events).toBe(0);
+  });
+});
