@@ -2,9 +2,12 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
+import addFormatsPlugin from 'ajv-formats';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { KeyVerifier, Principal } from '../auth/keys.ts';
 import type { Ctx } from '../context.ts';
+import { isUniqueViolation } from '../inventory/stock.ts';
 import { AppError, ERROR_CATALOGUE, type ErrorCode } from '../shared/errors.ts';
 import { ErrorBody } from './schemas.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
@@ -39,6 +42,11 @@ export type App = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
+const addFormats = (ajv: Ajv): Ajv => {
+  (addFormatsPlugin as unknown as (a: Ajv) => Ajv)(ajv);
+  return ajv;
+};
+
 export function errorBody(code: ErrorCode, message: string, details?: unknown) {
   return { error: details === undefined ? { code, message } : { code, message, details } };
 }
@@ -47,8 +55,15 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimit ?? 2 * 1024 * 1024,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+  // JSON bodies are validated strictly (no type coercion: null stays null, "5" is not 5);
+  // querystrings and path params are strings on the wire and are coerced.
+  const strict = addFormats(new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false }));
+  const coercing = addFormats(new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false, strict: false }));
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
+  // Only JSON and (on the import route) CSV bodies are accepted: text/plain gets 415.
+  app.removeContentTypeParser('text/plain');
 
   app.decorateRequest('principal', null);
   app.addSchema(ErrorBody);
@@ -91,6 +106,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
         return reply.status(400).send(errorBody('validation_failed', 'Content-Length does not match the body'));
     }
+    if (isUniqueViolation(err)) return reply.status(409).send(errorBody('conflict', 'This conflicts with an existing record (a unique field is already used)'));
     if (err instanceof SyntaxError) return reply.status(400).send(errorBody('malformed_json', 'The request body is not valid JSON'));
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.status(400).send(errorBody('validation_failed', fe.message));
@@ -103,7 +119,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
 
   // Authentication: every route but the public ones needs a valid key.
   app.addHook('onRequest', async (req) => {
-    if (req.routeOptions.config?.public || !req.routeOptions.url) return;
+    const url = req.routeOptions.url;
+    // The interactive docs are public like /openapi.json: a browser must open them without a key.
+    if (req.routeOptions.config?.public || !url || url === '/docs' || url.startsWith('/docs/')) return;
     const header = req.headers.authorization;
     const secret = header?.startsWith('Bearer ') ? header.slice(7).trim() : (req.headers['x-api-key'] as string | undefined);
     if (!secret) throw new AppError('unauthenticated', 'Send an API key: Authorization: Bearer <key>');

@@ -1,6 +1,6 @@
 // Shared TypeBox schemas: the error body, pagination, and small field types.
 import { type TSchema, Type } from '@sinclair/typebox';
-import { ERROR_CATALOGUE, ERROR_CODES } from '../shared/errors.ts';
+import { AppError, ERROR_CATALOGUE, ERROR_CODES } from '../shared/errors.ts';
 
 export const ErrorBody = Type.Object(
   {
@@ -40,3 +40,11 @@ export const security = [{ apiKey: [] }];
 /** A string enum with its literal union as the static type. */
 export const Enum = <T extends readonly string[]>(xs: T, opts: { description?: string; default?: T[number] } = {}) =>
   Type.Unsafe<T[number]>({ type: 'string', enum: [...xs], ...opts });
+
+/** A documented batch limit: exceeding it is page_too_large, not a schema error. */
+export const batchCap =
+  (field: string, max: number) =>
+  async (req: { body: unknown }): Promise<void> => {
+    const list = (req.body as Record<string, unknown> | null)?.[field];
+    if (Array.isArray(list) && list.length > max) throw new AppError('page_too_large', `At most ${max.toLocaleString('en')} ${field} per call (got ${list.length})`);
+  };

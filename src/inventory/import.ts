@@ -2,7 +2,8 @@
 // 10,000 rows, so memory stays flat and readers stay responsive during a 1M-row import.
 // Good rows apply; every broken row is reported with its line and reason.
 import type { Readable } from 'node:stream';
-import { parse } from 'csv-parse';
+import readline from 'node:readline';
+import { parse as parseCsvSync } from 'csv-parse/sync';
 import type { Ctx } from '../context.ts';
 import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
@@ -70,30 +71,44 @@ export async function importStockCsv(ctx: Ctx, input: Readable, opts: ImportOpti
     } else if (r.ignored) ignore('newer_baseline_or_duplicate', r.ignored);
   };
 
-  const parser = input.pipe(
-    parse({ columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()), relax_column_count: true, skip_empty_lines: true, trim: true, skip_records_with_error: true, bom: true, info: true }),
-  );
-  parser.on('skip', (err: { lines?: number; message: string }) => reject(err.lines ?? 0, 'malformed_row', err.message));
-  let headerChecked = false;
+  // Line by line, so that a broken line (a stray quote, say) is rejected alone and can never
+  // swallow the lines after it. Stock feeds carry codes and integers: no field spans lines.
+  const lines = readline.createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  let header: string[] | null = null;
+  let line = 0;
   try {
-    for await (const rec of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
-      const { record, info } = rec;
-      const line = info.lines;
-      if (!headerChecked) {
-        const need = opts.kind === 'snapshot' ? ['location', 'sku', 'on_hand'] : ['location', 'sku', 'quantity'];
-        const missing = need.filter((c) => !(c in record));
-        if (missing.length) throw new AppError('malformed_csv', `The CSV header must contain ${need.join(', ')} (missing: ${missing.join(', ')})`);
-        headerChecked = true;
-      }
-      summary.rowsRead++;
-      if (summary.rowsRead % 10_000 === 0) opts.onProgress?.(summary.rowsRead);
-      const loc = ctx.projection.location(record.location ?? '');
-      if (!loc) {
-        reject(line, 'unknown_location', `Unknown location '${record.location ?? ''}'`);
+    for await (const raw of lines) {
+      line++;
+      const text = line === 1 ? raw.replace(/^\uFEFF/, '') : raw;
+      if (text.trim() === '') continue;
+      let fields: string[];
+      try {
+        fields = splitCsvLine(text);
+      } catch (e) {
+        if (!header) throw new AppError('malformed_csv', `The CSV header cannot be read: ${(e as Error).message}`);
+        summary.rowsRead++;
+        reject(line, 'malformed_row', `Line ${line} cannot be read as CSV: ${(e as Error).message}`);
         continue;
       }
-      if (opts.allowedLocationIds && !opts.allowedLocationIds.includes(loc.id)) {
-        reject(line, 'forbidden', `This key may not write location '${loc.code}'`);
+      if (!header) {
+        header = fields.map((c) => c.trim().toLowerCase());
+        const need = opts.kind === 'snapshot' ? ['location', 'sku', 'on_hand'] : ['location', 'sku', 'quantity'];
+        const missing = need.filter((c) => !header?.includes(c));
+        if (missing.length) throw new AppError('malformed_csv', `The CSV header must contain ${need.join(', ')} (missing: ${missing.join(', ')})`);
+        continue;
+      }
+      const record: Record<string, string> = {};
+      for (let i = 0; i < header.length; i++) record[header[i]] = (fields[i] ?? '').trim();
+      summary.rowsRead++;
+      if (summary.rowsRead % 10_000 === 0) opts.onProgress?.(summary.rowsRead);
+      if (fields.length > header.length) {
+        reject(line, 'malformed_row', `Line ${line} has ${fields.length} fields; the header has ${header.length}`);
+        continue;
+      }
+      const loc = ctx.projection.location(record.location ?? '');
+      // A location outside the key's scope is reported exactly like one that does not exist.
+      if (!loc || (opts.allowedLocationIds && !opts.allowedLocationIds.includes(loc.id))) {
+        reject(line, 'unknown_location', `Unknown location '${record.location ?? ''}'`);
         continue;
       }
       const sku = ctx.projection.sku(record.sku ?? '');
@@ -114,7 +129,10 @@ export async function importStockCsv(ctx: Ctx, input: Readable, opts: ImportOpti
         }
         seenLocations.add(loc.id);
         let buf = buffers.get(loc.id);
-        if (!buf) buffers.set(loc.id, (buf = []));
+        if (!buf) {
+          buf = [];
+          buffers.set(loc.id, buf);
+        }
         buf.push({ skuId: sku.id, onHand, quarantine });
         buffered++;
         if (buf.length >= CHUNK) await flush(loc.id);
@@ -150,20 +168,32 @@ export async function importStockCsv(ctx: Ctx, input: Readable, opts: ImportOpti
         }
       }
     }
-  } catch (e) {
-    if (e instanceof AppError) throw e;
-    const err = e as { code?: string; message?: string };
-    if (typeof err.code === 'string' && err.code.startsWith('CSV_')) throw new AppError('malformed_csv', `The CSV cannot be read: ${err.message}`);
-    throw e;
+  } finally {
+    lines.close();
   }
-  if (!headerChecked && summary.rejected === 0) throw new AppError('malformed_csv', 'The CSV has no data rows');
+  const headerChecked = header !== null;
+  if (!headerChecked) throw new AppError('malformed_csv', 'The CSV is empty: it needs a header line');
+  if (summary.rowsRead === 0) throw new AppError('malformed_csv', 'The CSV has a header but no data rows');
   for (const id of buffers.keys()) await flush(id);
   if (opts.kind === 'snapshot' && (opts.mode ?? 'full') === 'full') {
-    for (const id of seenLocations) if (!staleLocations.has(id)) await finishFullSnapshot(ctx, id, opts.asOf as number, opts.source);
+    if (summary.rejected > 0) {
+      // A rejected row is a count we could not read: zeroing "unlisted" skus could wipe it.
+      summary.problems.push({ line: 0, code: 'full_snapshot_incomplete', message: 'Rows were rejected, so skus missing from the file were not set to zero; fix the rows and send the file again' });
+    } else {
+      for (const id of seenLocations) if (!staleLocations.has(id)) await finishFullSnapshot(ctx, id, opts.asOf as number, opts.source);
+    }
   }
   summary.locations = [...seenLocations].map((id) => ctx.projection.locationById(id)?.code ?? String(id));
   await recordImport(ctx, summary, opts);
   return summary;
+}
+
+/** Splits one CSV line; plain lines take the fast path, quoted ones go through csv-parse. */
+export function splitCsvLine(text: string): string[] {
+  if (!text.includes('"')) return text.split(',');
+  const rows = parseCsvSync(text, { relax_column_count: true }) as string[][];
+  if (rows.length !== 1) throw new Error('a quoted field is not closed on this line');
+  return rows[0];
 }
 
 function parseCount(v: string | undefined, signed: boolean): number | null {

@@ -57,7 +57,7 @@ export async function upsertSkus(ctx: Ctx, inputs: SkuInput[]): Promise<Sku[]> {
       const chunk = inputs.slice(i, i + 500);
       const values = chunk.map((s) => ({
         code: s.code,
-        gtin: s.gtin ?? null,
+        gtin: s.gtin || null,
         name: s.name,
         weight_g: s.weightG ?? null,
         length_mm: s.lengthMm ?? null,

@@ -18,7 +18,6 @@ export const ERROR_CATALOGUE = {
   unknown_location: { status: 404, summary: 'The location code does not exist.' },
   unknown_channel: { status: 404, summary: 'The channel code does not exist.' },
   route_not_found: { status: 404, summary: 'No such route.' },
-  method_not_allowed: { status: 405, summary: 'The route exists but not with this method.' },
   conflict: { status: 409, summary: 'The resource already exists or was changed concurrently.' },
   insufficient_stock: { status: 409, summary: 'Not enough available stock for the requested reservation.' },
   invalid_state: { status: 409, summary: 'The resource is not in a state that allows this action.' },

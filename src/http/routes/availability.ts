@@ -8,13 +8,13 @@ import { iso } from '../../shared/clock.ts';
 import { AppError } from '../../shared/errors.ts';
 import type { App } from '../app.ts';
 import { requireRole } from '../app.ts';
-import { Code, security, withErrors } from '../schemas.ts';
+import { batchCap, Code, security, withErrors } from '../schemas.ts';
 
 const View = Type.Union([Type.Literal('total'), Type.Literal('locations'), Type.Literal('near')], { default: 'total' });
 const NearFields = {
   lat: Type.Optional(Type.Number({ minimum: -90, maximum: 90 })),
   lng: Type.Optional(Type.Number({ minimum: -180, maximum: 180 })),
-  radius_km: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 20_000, default: 50 })),
+  radius_km: Type.Optional(Type.Number({ minimum: 0.001, maximum: 20_000, default: 50 })),
   quantity: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'With quantity, promise_date is the first day it can be promised.' })),
 };
 
@@ -77,11 +77,7 @@ export function registerAvailabilityRoutes(app: App, ctx: Ctx): void {
         body: Type.Object({ channel: Type.Optional(Code), skus: Type.Array(Code, { minItems: 1, maxItems: 1000 }), view: Type.Optional(View), ...NearFields }, { additionalProperties: false }),
         response: withErrors({ 200: Type.Object({ items: Type.Array(AvailabilityOut) }) }),
       },
-      // The batch cap is a documented limit, so exceeding it is page_too_large, not a schema error.
-      preValidation: async (req) => {
-        const body = req.body as { skus?: unknown };
-        if (Array.isArray(body?.skus) && body.skus.length > 1000) throw new AppError('page_too_large', `At most 1,000 skus per call (got ${body.skus.length})`);
-      },
+      preValidation: batchCap('skus', 1000),
     },
     async (req) => ({ items: queryAvailability(ctx, buildQuery(req, req.body, req.body.skus)).map(out) }),
   );

@@ -10,7 +10,7 @@ import { getSku, listSkus, upsertSkus, type SkuInput } from '../../inventory/sku
 import { listSupply, upsertSupply } from '../../inventory/supply.ts';
 import { iso } from '../../shared/clock.ts';
 import { AppError } from '../../shared/errors.ts';
-import { Code, Enum, Iso, NonNegInt, Page, PageQuery, security, withErrors } from '../schemas.ts';
+import { batchCap, Code, Enum, Iso, NonNegInt, Page, PageQuery, security, withErrors } from '../schemas.ts';
 import { canActOnLocation } from '../../auth/keys.ts';
 
 const Nullable = <T extends import('@sinclair/typebox').TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -267,7 +267,7 @@ export function registerCatalogRoutes(app: App, ctx: Ctx): void {
 
   app.post(
     '/skus/batch',
-    { schema: { tags: ['skus'], summary: 'Create or replace up to 1,000 skus', security, body: Type.Object({ items: Type.Array(Type.Intersect([Type.Object({ code: Code }), SkuBody]), { minItems: 1, maxItems: 1000 }) }, { additionalProperties: false }), response: withErrors({ 200: Type.Object({ items: Type.Array(SkuOut) }) }) } },
+    { schema: { tags: ['skus'], summary: 'Create or replace up to 1,000 skus', security, body: Type.Object({ items: Type.Array(Type.Composite([Type.Object({ code: Code }), SkuBody], { additionalProperties: false }), { minItems: 1, maxItems: 1000 }) }, { additionalProperties: false }), response: withErrors({ 200: Type.Object({ items: Type.Array(SkuOut) }) }) }, preValidation: batchCap('items', 1000) },
     async (req) => {
       requireRole(req);
       const skus = await upsertSkus(ctx, req.body.items.map(({ code, ...rest }) => skuIn(code, rest)));

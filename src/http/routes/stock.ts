@@ -10,7 +10,7 @@ import { iso } from '../../shared/clock.ts';
 import { AppError } from '../../shared/errors.ts';
 import type { App } from '../app.ts';
 import { requireRole } from '../app.ts';
-import { Code, Enum, Int, Iso, NonNegInt, Page, PageQuery, security, withErrors } from '../schemas.ts';
+import { batchCap, Code, Enum, Int, Iso, NonNegInt, Page, PageQuery, security, withErrors } from '../schemas.ts';
 
 
 function scopedLocation(ctx: Ctx, p: Principal, code: string) {
@@ -90,6 +90,7 @@ export function registerStockRoutes(app: App, ctx: Ctx, opts: { csvLimit: number
         body: Type.Object({ items: Type.Array(Delta, { minItems: 1, maxItems: 1000 }) }, { additionalProperties: false }),
         response: withErrors({ 200: Type.Object({ items: Type.Array(DeltaResult) }) }),
       },
+      preValidation: batchCap('items', 1000),
     },
     async (req) => {
       const p = requireRole(req, 'integration', 'store');
