@@ -1,8 +1,9 @@
 // Stock positions and their ledger: deltas, snapshots, reservations, safety stock.
 // Every write runs in one transaction that appends the movement(s), updates the counters
 // with conditional updates (never read-modify-write without a lock), marks availability
-// dirty and appends the outbox event. On PostgreSQL, feed writers share-lock the location
-// row and snapshot chunks take it exclusively, so a snapshot never loses a concurrent delta.
+// dirty and appends the outbox event. On PostgreSQL a snapshot chunk row-locks the positions
+// it counts before reading the movements after as_of, so it never loses a concurrent delta;
+// deltas and reservations take no lock beyond the row they update.
 import { sql } from 'kysely';
 import { markDirty } from '../availability/dirty.ts';
 import type { PositionRow } from '../availability/projection.ts';
@@ -16,10 +17,6 @@ import type { MovementKind } from './model.ts';
 
 const POSITION_COLS = ['location_id', 'sku_id', 'on_hand', 'reserved', 'quarantine', 'safety_stock', 'version'] as const;
 
-async function lockLocation(trx: Trx, ctx: Ctx, locationId: number, mode: 'share' | 'update'): Promise<void> {
-  if (ctx.store.dialect !== 'postgres') return; // SQLite: BEGIN IMMEDIATE already serialises writers.
-  await sql`select id from locations where id = ${locationId} for ${sql.raw(mode === 'share' ? 'share' : 'update')}`.execute(trx);
-}
 
 async function ensurePosition(trx: Trx, locationId: number, skuId: number, now: number): Promise<void> {
   await trx
@@ -55,8 +52,6 @@ export type DeltaOutcome =
   | { status: 'applied'; position: PositionRow; onHandChange: number }
   | { status: 'ignored'; reason: 'duplicate' | 'stale_sequence' };
 
-class Duplicate extends Error {}
-
 export async function applyDelta(ctx: Ctx, d: DeltaInput, source: string): Promise<DeltaOutcome> {
   if (d.seq == null && !d.idempotencyKey) {
     throw new AppError('delta_key_required', 'A delta needs a seq (per location and sku) or an idempotency_key, so that a replay changes nothing');
@@ -70,42 +65,45 @@ export async function applyDelta(ctx: Ctx, d: DeltaInput, source: string): Promi
   const q = d.quantity;
   try {
     const outcome = await ctx.store.db.transaction().execute(async (trx): Promise<DeltaOutcome> => {
-      await lockLocation(trx, ctx, locationId, 'share');
-      await ensurePosition(trx, locationId, skuId, now);
-      // One conditional update: skip stale sequences; a delta that happened before the
-      // current baseline is recorded but already counted in that snapshot.
+      // One upsert: create the position, or apply the change unless the sequence is stale.
+      // A delta that happened before the current baseline is recorded but already counted.
       const seq = d.seq ?? null;
-      const inBaseline = sql<boolean>`(baseline_as_of is not null and baseline_as_of >= ${occurredAt})`;
+      const inBaseline = sql<boolean>`(stock_positions.baseline_as_of is not null and stock_positions.baseline_as_of >= ${occurredAt})`;
       const row = await trx
-        .updateTable('stock_positions')
-        .set((eb) => ({
-          on_hand: toQuarantine ? eb.ref('on_hand') : sql<number>`on_hand + case when ${inBaseline} then 0 else ${q} end`,
-          quarantine: toQuarantine ? sql<number>`quarantine + ${q}` : eb.ref('quarantine'),
-          last_seq: seq === null ? eb.ref('last_seq') : sql<number>`${seq}`,
-          version: sql<number>`version + 1`,
+        .insertInto('stock_positions')
+        .values({
+          location_id: locationId,
+          sku_id: skuId,
+          on_hand: toQuarantine ? 0 : q,
+          reserved: 0,
+          quarantine: toQuarantine ? q : 0,
+          last_seq: seq,
+          version: 1,
           updated_at: now,
-        }))
-        .where('location_id', '=', locationId)
-        .where('sku_id', '=', skuId)
-        .$if(seq !== null, (w) => w.where((eb) => eb.or([eb('last_seq', 'is', null), eb('last_seq', '<', seq as number)])))
-        .$if(toQuarantine, (w) => w.where(sql<boolean>`quarantine + ${q} >= 0`))
+        })
+        .onConflict((oc) => {
+          let upd = oc.columns(['location_id', 'sku_id']).doUpdateSet((eb) => ({
+            on_hand: toQuarantine ? eb.ref('stock_positions.on_hand') : sql<number>`stock_positions.on_hand + case when ${inBaseline} then 0 else ${q} end`,
+            quarantine: toQuarantine ? sql<number>`stock_positions.quarantine + ${q}` : eb.ref('stock_positions.quarantine'),
+            last_seq: seq === null ? eb.ref('stock_positions.last_seq') : sql<number>`${seq}`,
+            version: sql<number>`stock_positions.version + 1`,
+            updated_at: now,
+          }));
+          if (seq !== null) upd = upd.where((eb) => eb.or([eb('stock_positions.last_seq', 'is', null), eb('stock_positions.last_seq', '<', seq)]));
+          if (toQuarantine) upd = upd.where(sql<boolean>`stock_positions.quarantine + ${q} >= 0`);
+          return upd;
+        })
         .returning([...POSITION_COLS, 'baseline_as_of'])
-        .executeTakeFirst();
+        .executeTakeFirst()
+        .catch((e: { code?: string }) => {
+          if (toQuarantine && /CHECK|23514/.test(`${e.code} ${String(e)}`)) throw new AppError('invalid_state', `Quarantine cannot become negative at ${d.location}/${d.sku}`);
+          throw e;
+        });
       if (!row) {
         if (toQuarantine && seq === null) {
-          throw new AppError('invalid_state', `Quarantine would become negative at ${d.location}/${d.sku}`);
+          throw new AppError('invalid_state', `Quarantine cannot become negative at ${d.location}/${d.sku}`);
         }
         return { status: 'ignored', reason: 'stale_sequence' };
-      }
-      if (d.idempotencyKey) {
-        const seen = await trx
-          .selectFrom('stock_movements')
-          .select('id')
-          .where('location_id', '=', locationId)
-          .where('sku_id', '=', skuId)
-          .where('idempotency_key', '=', d.idempotencyKey)
-          .executeTakeFirst();
-        if (seen) throw new Duplicate();
       }
       const counted = row.baseline_as_of !== null && row.baseline_as_of >= occurredAt;
       const onHandChange = toQuarantine || counted ? 0 : q;
@@ -142,7 +140,9 @@ export async function applyDelta(ctx: Ctx, d: DeltaInput, source: string): Promi
     if (outcome.status === 'applied') ctx.projection.apply(outcome.position);
     return outcome;
   } catch (e) {
-    if (e instanceof Duplicate || isUniqueViolation(e)) return { status: 'ignored', reason: 'duplicate' };
+    // A replayed idempotency key hits the unique index on the movement: the whole
+    // transaction, position update included, rolls back.
+    if (isUniqueViolation(e)) return { status: 'ignored', reason: 'duplicate' };
     throw e;
   }
 }
@@ -186,21 +186,41 @@ export async function applySnapshotChunk(
   const dialect = ctx.store.dialect;
   const sorted = [...rows].sort((a, b) => a.skuId - b.skuId);
   const result = await ctx.store.db.transaction().execute(async (trx) => {
-    await lockLocation(trx, ctx, locationId, 'update');
-    const loc = await trx.selectFrom('locations').select(['code', 'snapshot_as_of']).where('id', '=', locationId).executeTakeFirstOrThrow();
+    const pg = dialect === 'postgres';
+    // SQLite: BEGIN IMMEDIATE already serialises writers. PostgreSQL: lock the location row
+    // (one snapshot at a time per location) and every position of the chunk, creating the
+    // missing ones first, so no delta can commit between our read of the ledger and our write.
+    const loc = await trx
+      .selectFrom('locations')
+      .select(['code', 'snapshot_as_of'])
+      .where('id', '=', locationId)
+      // NO KEY UPDATE: it serialises snapshots of this location, yet lets deltas' foreign-key
+      // checks (KEY SHARE) through; a plain FOR UPDATE here deadlocks against them.
+      .$if(pg, (q) => q.forNoKeyUpdate())
+      .executeTakeFirstOrThrow();
     // A full count older than the location's last full count is stale as a whole. A partial
     // count (cycle count) is judged per position, by each position's own baseline.
     if (mode === 'full' && loc.snapshot_as_of !== null && asOf < loc.snapshot_as_of) return { applied: 0, ignored: rows.length, stale: true, written: [] as PositionRow[] };
-    const after = await movementsAfter(trx, locationId, asOf);
     const lo = sorted[0]?.skuId ?? 0;
     const hi = sorted[sorted.length - 1]?.skuId ?? 0;
+    if (pg) {
+      await inBatches(
+        trx,
+        sorted,
+        1000,
+        (n) => `insert into stock_positions (location_id, sku_id, on_hand, reserved, quarantine, version, updated_at) values ${valuesList(dialect, n, 7)} on conflict (location_id, sku_id) do nothing`,
+        (r, p) => p.push(locationId, r.skuId, 0, 0, 0, 0, now),
+      );
+    }
     const existing = await trx
       .selectFrom('stock_positions')
       .select(['sku_id', 'on_hand', 'quarantine', 'baseline_as_of'])
       .where('location_id', '=', locationId)
       .where('sku_id', '>=', lo)
       .where('sku_id', '<=', hi)
+      .$if(pg, (q) => q.orderBy('sku_id').forUpdate())
       .execute();
+    const after = await movementsAfter(trx, locationId, asOf);
     const old = new Map(existing.map((r) => [r.sku_id, r]));
     type Out = { skuId: number; onHand: number; quarantine: number; dOnHand: number; dQuarantine: number; counted: number };
     const writes: Out[] = [];

@@ -61,17 +61,27 @@ describe.each(BACKENDS)('concurrency on %s', (backend) => {
     await integrityHolds();
   });
 
-  it('a snapshot applied while deltas stream in keeps every delta after as_of', async () => {
+  it('snapshots applied while deltas stream in keep every delta after as_of', async () => {
     const peer = await env.openPeer();
-    const loc = env.ctx.projection.location('ST-LYON');
-    const sku = env.ctx.projection.sku('A1');
-    const asOf = env.clock.now();
-    env.clock.advance(60_000);
-    const deltas = Array.from({ length: 200 }, (_, i) => applyDelta(i % 2 ? env.ctx : peer, { location: 'ST-LYON', sku: 'A1', quantity: 1, idempotencyKey: `s-${i}` }, 'test'));
-    const snap = applySnapshotChunk(peer, loc?.id as number, asOf, [{ skuId: sku?.id as number, onHand: 1000 }], 'test');
-    await Promise.all([...deltas, snap]);
-    const p = await getPosition(env.ctx.store.db, loc?.id as number, sku?.id as number);
-    expect(p?.on_hand).toBe(1200);
+    const loc = env.ctx.projection.location('ST-LYON')?.id as number;
+    const skus = ['A1', 'B1', 'C1'];
+    const expected = new Map<string, number>();
+    for (let round = 0; round < 3; round++) {
+      const asOf = env.clock.now();
+      env.clock.advance(60_000);
+      // Deltas after as_of from two processes, some on positions the snapshot creates.
+      const deltas = Array.from({ length: 150 }, (_, i) =>
+        applyDelta(i % 2 ? env.ctx : peer, { location: 'ST-LYON', sku: skus[i % 3], quantity: 1, idempotencyKey: `s-${round}-${i}` }, 'test'),
+      );
+      const counted = skus.map((sku, k) => ({ skuId: env.ctx.projection.sku(sku)?.id as number, onHand: 100 * (round + 1) + k }));
+      const snap = applySnapshotChunk(peer, loc, asOf, counted, 'test');
+      await Promise.all([...deltas, snap]);
+      for (const [k, sku] of skus.entries()) expected.set(sku, 100 * (round + 1) + k + 50);
+      for (const sku of skus) {
+        const p = await getPosition(env.ctx.store.db, loc, env.ctx.projection.sku(sku)?.id as number);
+        expect(p?.on_hand, `${sku} round ${round}`).toBe(expected.get(sku));
+      }
+    }
     await integrityHolds();
   });
 
