@@ -56,7 +56,7 @@ export async function startRuntime(config: Config, opts: { logger?: boolean | ob
       timers.push(t);
     };
     loop(config.followMs, () => follower.poll());
-    loop(config.debounceMs, () => publishAvailabilityChanges(ctx));
+    loop(config.debounceMs, () => publishAvailabilityChanges(ctx, { settleMs: config.debounceMs }));
   }
   return {
     ctx,

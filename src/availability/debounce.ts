@@ -1,46 +1,44 @@
-// Turns dirty marks into availability.changed events, at most one per sku and channel per
-// pass (the debounce window). Values are recomputed from the database, not the projection,
-// so every process emits the same truth. One pass runs at a time across processes
-// (SQLite's write lock; a transaction-scoped advisory lock on PostgreSQL).
-import { sql } from 'kysely';
+// Turns dirty marks into availability.changed events: at most one per sku and channel per
+// pass, and only when the figure changed. Marks are taken once they are `settleMs` old, by
+// which time this process's projection holds the change (its own writes are applied at
+// commit, other processes' through the outbox follower, which polls far more often), so
+// the figures come from memory and the database work stays short. Marks are claimed by
+// deleting them in the publishing transaction: two processes never publish the same mark.
 import type { Ctx } from '../context.ts';
-import { appendEvents } from '../events/outbox.ts';
-import { channelAvailable } from './atp.ts';
+import { appendEvents, type DomainEvent } from '../events/outbox.ts';
 
-const ADVISORY_KEY = 7_300_001;
-
-export async function publishAvailabilityChanges(ctx: Ctx, maxSkus = 1000): Promise<{ skus: number; events: number }> {
-  const { db, dialect } = ctx.store;
+export async function publishAvailabilityChanges(ctx: Ctx, opts: { settleMs?: number; maxMarks?: number } = {}): Promise<{ skus: number; events: number }> {
+  const { db } = ctx.store;
+  const now = ctx.clock.now();
+  const marks = await db
+    .selectFrom('availability_dirty')
+    .select(['id', 'sku_id'])
+    .where('marked_at', '<=', now - (opts.settleMs ?? 0))
+    .orderBy('id')
+    .limit(opts.maxMarks ?? 5000)
+    .execute();
+  if (marks.length === 0) return { skus: 0, events: 0 };
   const channels = ctx.projection.allChannels().filter((c) => c.active);
+  const skuIds = [...new Set(marks.map((m) => m.sku_id))];
+  const totals = new Map<string, number>();
+  for (const skuId of skuIds) for (const ch of channels) totals.set(`${skuId}:${ch.id}`, ctx.projection.total(skuId, ch.code));
+
   return db.transaction().execute(async (trx) => {
-    if (dialect === 'postgres') {
-      const got = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(${ADVISORY_KEY}) as ok`.execute(trx);
-      if (!got.rows[0]?.ok) return { skus: 0, events: 0 };
+    const claimed = new Set<number>();
+    const ids = marks.map((m) => m.id);
+    for (let i = 0; i < ids.length; i += 1000) {
+      const rows = await trx.deleteFrom('availability_dirty').where('id', 'in', ids.slice(i, i + 1000)).returning('sku_id').execute();
+      for (const r of rows) claimed.add(r.sku_id);
     }
-    const marks = await trx.selectFrom('availability_dirty').select(['id', 'sku_id']).orderBy('id').limit(maxSkus * 4).execute();
-    if (marks.length === 0) return { skus: 0, events: 0 };
-    const skuIds = [...new Set(marks.map((m) => m.sku_id))];
-    const rows = await trx
-      .selectFrom('stock_positions')
-      .select(['location_id', 'sku_id', 'on_hand', 'reserved', 'quarantine', 'safety_stock'])
-      .where('sku_id', 'in', skuIds)
-      .execute();
-    const totals = new Map<string, number>();
-    for (const r of rows) {
-      const loc = ctx.projection.locationById(r.location_id);
-      if (!loc) continue;
-      const sell = r.on_hand - r.reserved - r.quarantine - (r.safety_stock ?? loc.defaultSafetyStock);
-      for (const ch of channels) {
-        if (!ctx.projection.isExposed(ch.code, r.location_id)) continue;
-        const key = `${r.sku_id}:${ch.id}`;
-        totals.set(key, (totals.get(key) ?? 0) + (sell > 0 ? channelAvailable(sell, ch) : 0));
-      }
+    if (claimed.size === 0) return { skus: 0, events: 0 };
+    const mine = [...claimed];
+    const before = new Map<string, number>();
+    for (let i = 0; i < mine.length; i += 1000) {
+      const rows = await trx.selectFrom('availability_published').selectAll().where('sku_id', 'in', mine.slice(i, i + 1000)).execute();
+      for (const p of rows) before.set(`${p.sku_id}:${p.channel_id}`, p.available);
     }
-    const published = await trx.selectFrom('availability_published').selectAll().where('sku_id', 'in', skuIds).execute();
-    const before = new Map(published.map((p) => [`${p.sku_id}:${p.channel_id}`, p.available]));
-    const now = ctx.clock.now();
-    const events = [];
-    for (const skuId of skuIds) {
+    const events: DomainEvent[] = [];
+    for (const skuId of mine) {
       const sku = ctx.projection.skuById(skuId);
       for (const ch of channels) {
         const key = `${skuId}:${ch.id}`;
@@ -63,9 +61,6 @@ export async function publishAvailabilityChanges(ctx: Ctx, maxSkus = 1000): Prom
       }
     }
     await appendEvents(trx, now, events);
-    // Delete exactly the marks read: on PostgreSQL a lower id may commit after our read.
-    const ids = marks.map((m) => m.id);
-    for (let i = 0; i < ids.length; i += 1000) await trx.deleteFrom('availability_dirty').where('id', 'in', ids.slice(i, i + 1000)).execute();
-    return { skus: skuIds.length, events: events.length };
+    return { skus: mine.length, events: events.length };
   });
 }

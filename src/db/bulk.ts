@@ -5,16 +5,20 @@ import type { Dialect, DbOrTrx } from './database.ts';
 
 const cache = new Map<string, string>();
 
-/** "(?,?,?),(?,?,?)" on SQLite, "($1,$2,$3),($4,$5,$6)" on PostgreSQL. */
-export function valuesList(dialect: Dialect, rows: number, cols: number): string {
-  const key = `${dialect}:${rows}:${cols}`;
+/**
+ * "(?,?,?),(?,?,?)" on SQLite, "($1,$2,$3),($4,$5,$6)" on PostgreSQL. With `pgCast`, each
+ * PostgreSQL placeholder is typed (needed where no target column gives the type, as in
+ * `(a, b) in (values …)`).
+ */
+export function valuesList(dialect: Dialect, rows: number, cols: number, pgCast?: 'bigint'): string {
+  const key = `${dialect}:${rows}:${cols}:${pgCast ?? ''}`;
   let text = cache.get(key);
   if (text) return text;
   const parts: string[] = [];
   let n = 0;
   for (let r = 0; r < rows; r++) {
     const ph: string[] = [];
-    for (let c = 0; c < cols; c++) ph.push(dialect === 'postgres' ? `$${++n}` : '?');
+    for (let c = 0; c < cols; c++) ph.push(dialect === 'postgres' ? (pgCast ? `$${++n}::${pgCast}` : `$${++n}`) : '?');
     parts.push(`(${ph.join(',')})`);
   }
   text = parts.join(',');

@@ -8,7 +8,7 @@ import { upsertChannel } from '../channels/channels.ts';
 import type { Ctx } from '../context.ts';
 import { upsertLocation, type LocationInput } from '../inventory/locations.ts';
 import { upsertSkus, type SkuInput } from '../inventory/skus.ts';
-import { applySnapshotChunk } from '../inventory/stock.ts';
+import { applySnapshotChunk } from '../inventory/snapshot.ts';
 import { upsertSupply } from '../inventory/supply.ts';
 
 interface City {

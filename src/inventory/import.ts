@@ -8,7 +8,8 @@ import type { Ctx } from '../context.ts';
 import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import { MOVEMENT_KINDS, type MovementKind } from './model.ts';
-import { applyDelta, applySnapshotChunk, finishFullSnapshot, type SnapshotRow } from './stock.ts';
+import { applyDelta } from './stock.ts';
+import { applySnapshotBatch, finishFullSnapshot, type LocatedSnapshotRow, SNAPSHOT_BATCH } from './snapshot.ts';
 
 export interface ImportOptions {
   kind: 'snapshot' | 'delta';
@@ -39,8 +40,6 @@ export interface ImportSummary {
 }
 
 const MAX_PROBLEMS = 1000;
-const CHUNK = 10_000;
-const MAX_BUFFERED = 50_000;
 
 export async function importStockCsv(ctx: Ctx, input: Readable, opts: ImportOptions): Promise<ImportSummary> {
   if (opts.kind === 'snapshot' && opts.asOf === undefined) throw new AppError('validation_failed', 'A snapshot import needs as_of');
@@ -53,22 +52,21 @@ export async function importStockCsv(ctx: Ctx, input: Readable, opts: ImportOpti
     summary.ignored += n;
     summary.ignoredReasons[reason] = (summary.ignoredReasons[reason] ?? 0) + n;
   };
-  const buffers = new Map<number, SnapshotRow[]>();
-  let buffered = 0;
+  // Rows are applied in batches of SNAPSHOT_BATCH, whatever the mix of locations.
+  let batch: LocatedSnapshotRow[] = [];
   const seenLocations = new Set<number>();
   const staleLocations = new Set<number>();
 
-  const flush = async (locationId: number) => {
-    const rows = buffers.get(locationId);
-    if (!rows || rows.length === 0) return;
-    buffers.set(locationId, []);
-    buffered -= rows.length;
-    const r = await applySnapshotChunk(ctx, locationId, opts.asOf as number, rows, opts.source, opts.mode ?? 'full');
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const rows = batch;
+    batch = [];
+    const r = await applySnapshotBatch(ctx, opts.asOf as number, rows, opts.source, opts.mode ?? 'full');
     summary.applied += r.applied;
-    if (r.stale) {
-      staleLocations.add(locationId);
-      ignore('stale_snapshot', r.ignored);
-    } else if (r.ignored) ignore('newer_baseline_or_duplicate', r.ignored);
+    const staleRows = rows.filter((x) => r.staleLocations.includes(x.locationId)).length;
+    for (const id of r.staleLocations) staleLocations.add(id);
+    if (staleRows) ignore('stale_snapshot', staleRows);
+    if (r.ignored - staleRows > 0) ignore('newer_baseline_or_duplicate', r.ignored - staleRows);
   };
 
   // Line by line, so that a broken line (a stray quote, say) is rejected alone and can never
@@ -128,18 +126,8 @@ export async function importStockCsv(ctx: Ctx, input: Readable, opts: ImportOpti
           continue;
         }
         seenLocations.add(loc.id);
-        let buf = buffers.get(loc.id);
-        if (!buf) {
-          buf = [];
-          buffers.set(loc.id, buf);
-        }
-        buf.push({ skuId: sku.id, onHand, quarantine });
-        buffered++;
-        if (buf.length >= CHUNK) await flush(loc.id);
-        else if (buffered >= MAX_BUFFERED) {
-          const largest = [...buffers.entries()].sort((a, b) => b[1].length - a[1].length)[0];
-          await flush(largest[0]);
-        }
+        batch.push({ locationId: loc.id, skuId: sku.id, onHand, quarantine });
+        if (batch.length >= SNAPSHOT_BATCH) await flush();
       } else {
         const quantity = parseCount(record.quantity, true);
         if (quantity === null) {
@@ -174,7 +162,7 @@ export async function importStockCsv(ctx: Ctx, input: Readable, opts: ImportOpti
   const headerChecked = header !== null;
   if (!headerChecked) throw new AppError('malformed_csv', 'The CSV is empty: it needs a header line');
   if (summary.rowsRead === 0) throw new AppError('malformed_csv', 'The CSV has a header but no data rows');
-  for (const id of buffers.keys()) await flush(id);
+  await flush();
   if (opts.kind === 'snapshot' && (opts.mode ?? 'full') === 'full') {
     if (summary.rejected > 0) {
       // A rejected row is a count we could not read: zeroing "unlisted" skus could wipe it.

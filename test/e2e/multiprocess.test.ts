@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/auth/keys.ts';
 import { checkIntegrity } from '../../src/inventory/integrity.ts';
-import { applySnapshotChunk } from '../../src/inventory/stock.ts';
+import { applySnapshotChunk } from '../../src/inventory/snapshot.ts';
 import { openContext } from '../../src/runtime.ts';
 import { PG_URL } from '../support/backends.ts';
 import { smallNetwork } from '../support/fixtures.ts';

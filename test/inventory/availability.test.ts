@@ -9,7 +9,8 @@ import { type ChannelInput, upsertChannel } from '../../src/channels/channels.ts
 import { readEvents } from '../../src/events/outbox.ts';
 import { upsertLocation } from '../../src/inventory/locations.ts';
 import { upsertSkus } from '../../src/inventory/skus.ts';
-import { applyDelta, applySnapshotChunk, reserve, setSafetyStock } from '../../src/inventory/stock.ts';
+import { applyDelta, reserve, setSafetyStock } from '../../src/inventory/stock.ts';
+import { applySnapshotChunk } from '../../src/inventory/snapshot.ts';
 import { upsertSupply } from '../../src/inventory/supply.ts';
 import { BACKENDS, createTestEnv, type TestEnv } from '../support/backends.ts';
 import { smallNetwork } from '../support/fixtures.ts';

@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/auth/keys.ts';
 import { checkIntegrity } from '../../src/inventory/integrity.ts';
-import { applyDelta, applySnapshotChunk, getPosition, reserve } from '../../src/inventory/stock.ts';
+import { applyDelta, getPosition, reserve } from '../../src/inventory/stock.ts';
+import { applySnapshotChunk } from '../../src/inventory/snapshot.ts';
 import { OutboxFollower } from '../../src/availability/follower.ts';
 import type { AppError } from '../../src/shared/errors.ts';
 import { BACKENDS, createApiEnv, type ApiEnv } from '../support/backends.ts';

@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Ctx } from '../../src/context.ts';
 import { checkIntegrity } from '../../src/inventory/integrity.ts';
-import { applyDelta, applySnapshotChunk, finishFullSnapshot, getPosition, reserve, endReservation } from '../../src/inventory/stock.ts';
+import { applyDelta, getPosition, reserve, endReservation } from '../../src/inventory/stock.ts';
+import { applySnapshotChunk, finishFullSnapshot } from '../../src/inventory/snapshot.ts';
 import { BACKENDS, createTestEnv, type TestEnv } from '../support/backends.ts';
 import { smallNetwork } from '../support/fixtures.ts';
 

@@ -1,0 +1,208 @@
+// Snapshots (counts at `as_of`). A batch of ≤ 10,000 rows, over any number of locations,
+// is applied in one transaction with set-based statements:
+//   new on_hand = counted + every non-snapshot movement that occurred after as_of.
+// Reservations are untouched, so they survive. A row whose position already has a newer
+// baseline is ignored; a full count older than its location's last full count is ignored
+// as a whole. SQLite serialises writers (BEGIN IMMEDIATE). On PostgreSQL the batch locks its
+// locations (NO KEY UPDATE: snapshots of a location run one at a time, deltas' foreign-key
+// checks pass) and then every position it counts, created first when missing, before it
+// reads the ledger: no delta can commit in between, so none is lost.
+import { markDirty } from '../availability/dirty.ts';
+import type { PositionRow } from '../availability/projection.ts';
+import type { Ctx } from '../context.ts';
+import { execRaw, inBatches, valuesList } from '../db/bulk.ts';
+import type { Dialect, Trx } from '../db/database.ts';
+import { appendEvents } from '../events/outbox.ts';
+
+export const SNAPSHOT_BATCH = 10_000;
+
+export interface SnapshotRow {
+  skuId: number;
+  onHand: number;
+  quarantine?: number;
+}
+
+export interface LocatedSnapshotRow extends SnapshotRow {
+  locationId: number;
+}
+
+export interface BatchResult {
+  applied: number;
+  ignored: number;
+  /** Locations whose full count was older than their last full count: nothing applied. */
+  staleLocations: number[];
+}
+
+type Old = { on_hand: number; quarantine: number; baseline_as_of: number | null };
+
+export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSnapshotRow[], source: string, mode: 'full' | 'partial' = 'full'): Promise<BatchResult> {
+  if (rows.length > SNAPSHOT_BATCH) throw new Error(`snapshot batches are at most ${SNAPSHOT_BATCH} rows`);
+  if (rows.length === 0) return { applied: 0, ignored: 0, staleLocations: [] };
+  const now = ctx.clock.now();
+  const dialect = ctx.store.dialect;
+  const pg = dialect === 'postgres';
+  const sorted = [...rows].sort((a, b) => a.locationId - b.locationId || a.skuId - b.skuId);
+  const locationIds = [...new Set(sorted.map((r) => r.locationId))];
+
+  const result = await ctx.store.db.transaction().execute(async (trx) => {
+    const locs = await trx
+      .selectFrom('locations')
+      .select(['id', 'code', 'snapshot_as_of'])
+      .where('id', 'in', locationIds)
+      .orderBy('id')
+      .$if(pg, (q) => q.forNoKeyUpdate())
+      .execute();
+    const stale = new Set(mode === 'full' ? locs.filter((l) => l.snapshot_as_of !== null && asOf < l.snapshot_as_of).map((l) => l.id) : []);
+    const live = sorted.filter((r) => !stale.has(r.locationId));
+    if (pg && live.length) {
+      await inBatches(
+        trx,
+        live,
+        1000,
+        (n) => `insert into stock_positions (location_id, sku_id, on_hand, reserved, quarantine, version, updated_at) values ${valuesList(dialect, n, 7)} on conflict (location_id, sku_id) do nothing`,
+        (r, p) => p.push(r.locationId, r.skuId, 0, 0, 0, 0, now),
+      );
+    }
+    const old = await readPositions(trx, dialect, live, pg);
+    const after = await movementsAfter(trx, [...new Set(live.map((r) => r.locationId))], asOf);
+
+    type Write = { locationId: number; skuId: number; onHand: number; quarantine: number; dOnHand: number; dQuarantine: number; counted: number };
+    const writes: Write[] = [];
+    let ignored = rows.length - live.length;
+    let lastKey = '';
+    for (const r of live) {
+      const key = `${r.locationId}:${r.skuId}`;
+      const prev = old.get(key);
+      if (key === lastKey || (prev && prev.baseline_as_of !== null && prev.baseline_as_of >= asOf)) {
+        ignored++;
+        continue;
+      }
+      lastKey = key;
+      const a = after.get(key);
+      const onHand = r.onHand + (a?.onHand ?? 0);
+      const quarantine = r.quarantine === undefined ? (prev?.quarantine ?? 0) : Math.max(0, r.quarantine + (a?.quarantine ?? 0));
+      writes.push({ locationId: r.locationId, skuId: r.skuId, onHand, quarantine, dOnHand: onHand - (prev?.on_hand ?? 0), dQuarantine: quarantine - (prev?.quarantine ?? 0), counted: r.onHand });
+    }
+
+    const written = await inBatches<Write, PositionRow>(
+      trx,
+      writes,
+      1000,
+      (n) =>
+        `insert into stock_positions (location_id, sku_id, on_hand, reserved, quarantine, baseline_as_of, version, updated_at) values ${valuesList(dialect, n, 8)}
+         on conflict (location_id, sku_id) do update set on_hand = excluded.on_hand, quarantine = excluded.quarantine,
+         baseline_as_of = excluded.baseline_as_of, version = stock_positions.version + 1, updated_at = excluded.updated_at
+         returning location_id, sku_id, on_hand, reserved, quarantine, safety_stock, version`,
+      (w, p) => p.push(w.locationId, w.skuId, w.onHand, 0, w.quarantine, asOf, 1, now),
+    );
+    const moved = writes.filter((w) => w.dOnHand !== 0 || w.dQuarantine !== 0);
+    await inBatches(
+      trx,
+      moved,
+      1000,
+      (n) =>
+        `insert into stock_movements (location_id, sku_id, kind, quantity, on_hand_change, quarantine_change, occurred_at, recorded_at, source) values ${valuesList(dialect, n, 9)}`,
+      (w, p) => p.push(w.locationId, w.skuId, 'snapshot', w.counted, w.dOnHand, w.dQuarantine, asOf, now, source),
+    );
+    const touched = [...new Set(writes.map((w) => w.locationId))];
+    if (mode === 'full' && touched.length) {
+      await trx
+        .updateTable('locations')
+        .set({ snapshot_as_of: asOf })
+        .where('id', 'in', touched)
+        .where((eb) => eb.or([eb('snapshot_as_of', 'is', null), eb('snapshot_as_of', '<', asOf)]))
+        .execute();
+    }
+    await markDirty(trx, dialect, moved.map((w) => w.skuId), now);
+    const code = new Map(locs.map((l) => [l.id, l.code]));
+    await appendEvents(
+      trx,
+      now,
+      touched.map((id) => {
+        const skuIds = writes.filter((w) => w.locationId === id).map((w) => w.skuId);
+        return {
+          type: 'stock.snapshot_applied',
+          aggregateType: 'location',
+          aggregateId: code.get(id) ?? String(id),
+          aggregateSeq: asOf,
+          payload: { location: code.get(id), location_id: id, as_of: new Date(asOf).toISOString(), mode, rows_applied: skuIds.length, sku_ids: skuIds },
+        };
+      }),
+    );
+    return { applied: writes.length, ignored, staleLocations: [...stale], written };
+  });
+  ctx.projection.applyAll(result.written);
+  return { applied: result.applied, ignored: result.ignored, staleLocations: result.staleLocations };
+}
+
+/** One location's chunk: the shape the JSON snapshot route, the demo and the tests use. */
+export async function applySnapshotChunk(
+  ctx: Ctx,
+  locationId: number,
+  asOf: number,
+  rows: SnapshotRow[],
+  source: string,
+  mode: 'full' | 'partial' = 'full',
+): Promise<{ applied: number; ignored: number; stale: boolean }> {
+  const r = await applySnapshotBatch(ctx, asOf, rows.map((x) => ({ ...x, locationId })), source, mode);
+  return { applied: r.applied, ignored: r.ignored, stale: r.staleLocations.length > 0 };
+}
+
+/**
+ * Ends a full snapshot: positions of the location that the snapshot did not list are
+ * counted as zero (plus movements after `asOf`), in batches.
+ */
+export async function finishFullSnapshot(ctx: Ctx, locationId: number, asOf: number, source: string): Promise<number> {
+  let zeroed = 0;
+  for (;;) {
+    const ids = await ctx.store.db
+      .selectFrom('stock_positions')
+      .select('sku_id')
+      .where('location_id', '=', locationId)
+      .where((eb) => eb.or([eb('baseline_as_of', 'is', null), eb('baseline_as_of', '<', asOf)]))
+      .orderBy('sku_id')
+      .limit(SNAPSHOT_BATCH)
+      .execute();
+    if (ids.length === 0) return zeroed;
+    const r = await applySnapshotChunk(ctx, locationId, asOf, ids.map((i) => ({ skuId: i.sku_id, onHand: 0 })), source);
+    zeroed += r.applied;
+    if (r.stale || r.applied === 0) return zeroed;
+  }
+}
+
+/** Current counters of the batch's positions (row-locked on PostgreSQL), by "location:sku". */
+async function readPositions(trx: Trx, dialect: Dialect, rows: LocatedSnapshotRow[], lock: boolean): Promise<Map<string, Old>> {
+  const out = new Map<string, Old>();
+  for (let i = 0; i < rows.length; i += 1000) {
+    const slice = rows.slice(i, i + 1000);
+    const params: number[] = [];
+    for (const r of slice) params.push(r.locationId, r.skuId);
+    const found = await execRaw<Old & { location_id: number; sku_id: number }>(
+      trx,
+      `select location_id, sku_id, on_hand, quarantine, baseline_as_of from stock_positions
+       where (location_id, sku_id) in (values ${valuesList(dialect, slice.length, 2, 'bigint')})
+       ${lock ? 'order by location_id, sku_id for update' : ''}`,
+      params,
+    );
+    for (const f of found) out.set(`${f.location_id}:${f.sku_id}`, f);
+  }
+  return out;
+}
+
+async function movementsAfter(trx: Trx, locationIds: number[], asOf: number): Promise<Map<string, { onHand: number; quarantine: number }>> {
+  const out = new Map<string, { onHand: number; quarantine: number }>();
+  if (locationIds.length === 0) return out;
+  for (let i = 0; i < locationIds.length; i += 1000) {
+    const ids = locationIds.slice(i, i + 1000);
+    const rows = await trx
+      .selectFrom('stock_movements')
+      .select((eb) => ['location_id', 'sku_id', eb.fn.sum<number>('on_hand_change').as('on_hand'), eb.fn.sum<number>('quarantine_change').as('quarantine')])
+      .where('location_id', 'in', ids)
+      .where('occurred_at', '>', asOf)
+      .where('kind', '<>', 'snapshot')
+      .groupBy(['location_id', 'sku_id'])
+      .execute();
+    for (const r of rows) out.set(`${r.location_id}:${r.sku_id}`, { onHand: Number(r.on_hand), quarantine: Number(r.quarantine) });
+  }
+  return out;
+}
