@@ -55,7 +55,16 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
-/** better-sqlite3 re-prepares on every Kysely call; keep a bounded cache of short statements. */
+/**
+ * A query whose text starts with this comment returns rows as arrays on SQLite (better-sqlite3
+ * raw mode); PostgreSQL ignores the comment and returns objects. Callers handle both.
+ */
+export const ARRAY_ROWS = '/*array-rows*/';
+
+/**
+ * better-sqlite3 re-prepares on every Kysely call; keep a bounded cache. Bulk statements are
+ * long but repeat exactly (same shape per batch size), so they are cached too.
+ */
 function withStatementCache(raw: SQLite.Database): SQLite.Database {
   const cache = new Map<string, SQLite.Statement>();
   const prepare = raw.prepare.bind(raw);
@@ -63,11 +72,13 @@ function withStatementCache(raw: SQLite.Database): SQLite.Database {
     get(target, prop, receiver) {
       if (prop === 'prepare') {
         return (source: string) => {
-          if (source.length > 4000) return prepare(source);
+          if (source.length > 200_000) return prepare(source);
           let stmt = cache.get(source);
           if (!stmt) {
-            if (cache.size >= 1000) cache.clear();
+            if (cache.size >= 500) cache.clear();
             stmt = prepare(source);
+            // Hot bulk reads ask for rows as arrays (no per-row object): see ARRAY_ROWS.
+            if (source.startsWith(ARRAY_ROWS) && stmt.reader) stmt.raw(true);
             cache.set(source, stmt);
           }
           return stmt;

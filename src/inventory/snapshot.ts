@@ -11,7 +11,7 @@ import { markDirty } from '../availability/dirty.ts';
 import type { PositionRow } from '../availability/projection.ts';
 import type { Ctx } from '../context.ts';
 import { execRaw, inBatches, valuesList } from '../db/bulk.ts';
-import type { Dialect, Trx } from '../db/database.ts';
+import { ARRAY_ROWS, type Dialect, type Trx } from '../db/database.ts';
 import { appendEvents } from '../events/outbox.ts';
 
 export const SNAPSHOT_BATCH = 10_000;
@@ -33,7 +33,7 @@ export interface BatchResult {
   staleLocations: number[];
 }
 
-type Old = { on_hand: number; quarantine: number; baseline_as_of: number | null };
+type Old = { on_hand: number; reserved: number; quarantine: number; safety_stock: number | null; baseline_as_of: number | null; version: number };
 
 export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSnapshotRow[], source: string, mode: 'full' | 'partial' = 'full'): Promise<BatchResult> {
   if (rows.length > SNAPSHOT_BATCH) throw new Error(`snapshot batches are at most ${SNAPSHOT_BATCH} rows`);
@@ -69,32 +69,36 @@ export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSn
     type Write = { locationId: number; skuId: number; onHand: number; quarantine: number; dOnHand: number; dQuarantine: number; counted: number };
     const writes: Write[] = [];
     let ignored = rows.length - live.length;
-    let lastKey = '';
+    let lastKey = -1;
     for (const r of live) {
-      const key = `${r.locationId}:${r.skuId}`;
-      const prev = old.get(key);
-      if (key === lastKey || (prev && prev.baseline_as_of !== null && prev.baseline_as_of >= asOf)) {
+      const k = key(r.locationId, r.skuId);
+      const prev = old.get(k);
+      if (k === lastKey || (prev && prev.baseline_as_of !== null && prev.baseline_as_of >= asOf)) {
         ignored++;
         continue;
       }
-      lastKey = key;
-      const a = after.get(key);
+      lastKey = k;
+      const a = after.get(k);
       const onHand = r.onHand + (a?.onHand ?? 0);
       const quarantine = r.quarantine === undefined ? (prev?.quarantine ?? 0) : Math.max(0, r.quarantine + (a?.quarantine ?? 0));
       writes.push({ locationId: r.locationId, skuId: r.skuId, onHand, quarantine, dOnHand: onHand - (prev?.on_hand ?? 0), dQuarantine: quarantine - (prev?.quarantine ?? 0), counted: r.onHand });
     }
 
-    const written = await inBatches<Write, PositionRow>(
+    await inBatches(
       trx,
       writes,
       1000,
       (n) =>
         `insert into stock_positions (location_id, sku_id, on_hand, reserved, quarantine, baseline_as_of, version, updated_at) values ${valuesList(dialect, n, 8)}
          on conflict (location_id, sku_id) do update set on_hand = excluded.on_hand, quarantine = excluded.quarantine,
-         baseline_as_of = excluded.baseline_as_of, version = stock_positions.version + 1, updated_at = excluded.updated_at
-         returning location_id, sku_id, on_hand, reserved, quarantine, safety_stock, version`,
+         baseline_as_of = excluded.baseline_as_of, version = stock_positions.version + 1, updated_at = excluded.updated_at`,
       (w, p) => p.push(w.locationId, w.skuId, w.onHand, 0, w.quarantine, asOf, 1, now),
     );
+    // The rows are locked (or the database is), so what we read plus what we wrote is exact.
+    const written: PositionRow[] = writes.map((w) => {
+      const prev = old.get(key(w.locationId, w.skuId));
+      return { location_id: w.locationId, sku_id: w.skuId, on_hand: w.onHand, reserved: prev?.reserved ?? 0, quarantine: w.quarantine, safety_stock: prev?.safety_stock ?? null, version: (prev?.version ?? 0) + 1 };
+    });
     const moved = writes.filter((w) => w.dOnHand !== 0 || w.dQuarantine !== 0);
     await inBatches(
       trx,
@@ -170,27 +174,50 @@ export async function finishFullSnapshot(ctx: Ctx, locationId: number, asOf: num
   }
 }
 
-/** Current counters of the batch's positions (row-locked on PostgreSQL), by "location:sku". */
-async function readPositions(trx: Trx, dialect: Dialect, rows: LocatedSnapshotRow[], lock: boolean): Promise<Map<string, Old>> {
-  const out = new Map<string, Old>();
-  for (let i = 0; i < rows.length; i += 1000) {
-    const slice = rows.slice(i, i + 1000);
+/** Positions are keyed by one number: location id × 2^26 + sku id (both well below 2^26). */
+const key = (locationId: number, skuId: number): number => locationId * 67_108_864 + skuId;
+
+/**
+ * Current counters of the batch's positions (row-locked on PostgreSQL). A location's rows
+ * that cover a dense sku range are read as one primary-key range scan; sparse ones by pairs.
+ */
+async function readPositions(trx: Trx, dialect: Dialect, rows: LocatedSnapshotRow[], lock: boolean): Promise<Map<number, Old>> {
+  const out = new Map<number, Old>();
+  const cols = 'location_id, sku_id, on_hand, reserved, quarantine, safety_stock, baseline_as_of, version';
+  // Arrays on SQLite (no object per row), objects on PostgreSQL.
+  type Row = Old & { location_id: number; sku_id: number };
+  const put = (found: unknown[]) => {
+    for (const f of found) {
+      if (Array.isArray(f)) out.set(key(f[0], f[1]), { on_hand: f[2], reserved: f[3], quarantine: f[4], safety_stock: f[5], baseline_as_of: f[6], version: f[7] });
+      else out.set(key((f as Row).location_id, (f as Row).sku_id), f as Row);
+    }
+  };
+  const tail = lock ? 'order by location_id, sku_id for update' : '';
+  const sparse: LocatedSnapshotRow[] = [];
+  for (let i = 0; i < rows.length; ) {
+    let j = i;
+    while (j < rows.length && rows[j].locationId === rows[i].locationId) j++;
+    const lo = rows[i].skuId;
+    const hi = rows[j - 1].skuId;
+    if (hi - lo + 1 <= 2 * (j - i)) {
+      const ph = dialect === 'postgres' ? ['$1', '$2', '$3'] : ['?', '?', '?'];
+      put(await execRaw(trx, `${ARRAY_ROWS}select ${cols} from stock_positions where location_id = ${ph[0]} and sku_id between ${ph[1]} and ${ph[2]} ${tail}`, [rows[i].locationId, lo, hi]));
+    } else {
+      for (let k = i; k < j; k++) sparse.push(rows[k]);
+    }
+    i = j;
+  }
+  for (let i = 0; i < sparse.length; i += 1000) {
+    const slice = sparse.slice(i, i + 1000);
     const params: number[] = [];
     for (const r of slice) params.push(r.locationId, r.skuId);
-    const found = await execRaw<Old & { location_id: number; sku_id: number }>(
-      trx,
-      `select location_id, sku_id, on_hand, quarantine, baseline_as_of from stock_positions
-       where (location_id, sku_id) in (values ${valuesList(dialect, slice.length, 2, 'bigint')})
-       ${lock ? 'order by location_id, sku_id for update' : ''}`,
-      params,
-    );
-    for (const f of found) out.set(`${f.location_id}:${f.sku_id}`, f);
+    put(await execRaw(trx, `${ARRAY_ROWS}select ${cols} from stock_positions where (location_id, sku_id) in (values ${valuesList(dialect, slice.length, 2, 'bigint')}) ${tail}`, params));
   }
   return out;
 }
 
-async function movementsAfter(trx: Trx, locationIds: number[], asOf: number): Promise<Map<string, { onHand: number; quarantine: number }>> {
-  const out = new Map<string, { onHand: number; quarantine: number }>();
+async function movementsAfter(trx: Trx, locationIds: number[], asOf: number): Promise<Map<number, { onHand: number; quarantine: number }>> {
+  const out = new Map<number, { onHand: number; quarantine: number }>();
   if (locationIds.length === 0) return out;
   for (let i = 0; i < locationIds.length; i += 1000) {
     const ids = locationIds.slice(i, i + 1000);
@@ -202,7 +229,7 @@ async function movementsAfter(trx: Trx, locationIds: number[], asOf: number): Pr
       .where('kind', '<>', 'snapshot')
       .groupBy(['location_id', 'sku_id'])
       .execute();
-    for (const r of rows) out.set(`${r.location_id}:${r.sku_id}`, { onHand: Number(r.on_hand), quarantine: Number(r.quarantine) });
+    for (const r of rows) out.set(key(r.location_id, r.sku_id), { onHand: Number(r.on_hand), quarantine: Number(r.quarantine) });
   }
   return out;
 }

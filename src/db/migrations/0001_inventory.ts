@@ -74,8 +74,9 @@ export async function up(db: Any, dialect: Dialect): Promise<void> {
     .addCheckConstraint('stock_positions_reserved_nonneg', sql`reserved >= 0`)
     .addCheckConstraint('stock_positions_quarantine_nonneg', sql`quarantine >= 0`)
     .addCheckConstraint('stock_positions_safety_nonneg', sql`safety_stock is null or safety_stock >= 0`)
+    // SQLite: the table is its primary key's B-tree, one write per row instead of two.
+    .$call((t) => (dialect === 'sqlite' ? t.modifyEnd(sql`without rowid`) : t))
     .execute();
-  await db.schema.createIndex('stock_positions_sku').on('stock_positions').column('sku_id').execute();
 
   await autoId(db.schema.createTable('stock_movements'), dialect)
     .addColumn('location_id', 'bigint', (c) => c.notNull().references('locations.id'))
@@ -91,11 +92,13 @@ export async function up(db: Any, dialect: Dialect): Promise<void> {
     .addColumn('seq', 'bigint')
     .addColumn('reference', 'text')
     .execute();
+  // Partial: only deltas carry a key, so counts (a million rows a feed) skip this index.
   await db.schema
     .createIndex('stock_movements_idem')
     .unique()
     .on('stock_movements')
     .columns(['location_id', 'sku_id', 'idempotency_key'])
+    .where(sql.ref('idempotency_key'), 'is not', null)
     .execute();
   await db.schema
     .createIndex('stock_movements_loc_time')
