@@ -22,7 +22,7 @@ export async function openContext(config: Pick<Config, 'databaseUrl' | 'dataDir'
 }
 
 export async function reload(ctx: Ctx): Promise<void> {
-  await loadProjection(ctx.store.db, ctx.projection, { location: toLocationFacts, channel: toChannel });
+  await loadProjection(ctx.store.db, ctx.store.dialect, ctx.projection, { location: toLocationFacts, channel: toChannel });
 }
 
 export interface Runtime {

@@ -4,7 +4,8 @@
 // outbox follower. Every position carries its row version, so replays and out-of-order
 // updates are harmless. The database stays the truth for reservations: a stale read here
 // can only make a later reservation fail cleanly.
-import type { Db } from '../db/database.ts';
+import { execRaw } from '../db/bulk.ts';
+import { ARRAY_ROWS, type Db, type Dialect } from '../db/database.ts';
 import { type ChannelRules, type LocationFacts, channelAvailable, exposes, type SupplyLine } from './atp.ts';
 
 export interface PositionRow {
@@ -162,23 +163,27 @@ export class StockProjection {
   // ---- stock ------------------------------------------------------------------------
   /** Applies a committed row unless a newer version of it is already here. */
   apply(row: PositionRow): void {
-    let s = this.stock.get(row.sku_id);
+    this.applyValues(row.location_id, row.sku_id, row.on_hand, row.reserved, row.quarantine, row.safety_stock, row.version);
+  }
+
+  applyValues(locationId: number, skuId: number, onHand: number, reserved: number, quarantine: number, safetyStock: number | null, version: number): void {
+    let s = this.stock.get(skuId);
     if (!s) {
       s = new SkuStock();
-      this.stock.set(row.sku_id, s);
+      this.stock.set(skuId, s);
     }
-    let i = s.slot(row.location_id);
+    let i = s.slot(locationId);
     if (i < 0) {
       i = -i - 1;
-      s.insertAt(i, row.location_id);
-    } else if (s.version[i] >= row.version) {
+      s.insertAt(i, locationId);
+    } else if (s.version[i] >= version) {
       return;
     }
-    s.onHand[i] = row.on_hand;
-    s.reserved[i] = row.reserved;
-    s.quarantine[i] = row.quarantine;
-    s.safety[i] = row.safety_stock ?? -1;
-    s.version[i] = row.version;
+    s.onHand[i] = onHand;
+    s.reserved[i] = reserved;
+    s.quarantine[i] = quarantine;
+    s.safety[i] = safetyStock ?? -1;
+    s.version[i] = version;
   }
 
   applyAll(rows: Iterable<PositionRow>): void {
@@ -247,7 +252,7 @@ export class StockProjection {
 }
 
 /** Loads everything from the database; positions are read in keyset pages to bound memory. */
-export async function loadProjection(db: Db, projection: StockProjection, toFacts: {
+export async function loadProjection(db: Db, dialect: Dialect, projection: StockProjection, toFacts: {
   location: (row: Awaited<ReturnType<typeof selectLocations>>[number]) => LocationFacts;
   channel: (row: Awaited<ReturnType<typeof selectChannels>>[number]) => ChannelRules;
 }): Promise<void> {
@@ -261,25 +266,21 @@ export async function loadProjection(db: Db, projection: StockProjection, toFact
     for (const s of skus) projection.setSku({ id: s.id, code: s.code, backorderable: s.backorderable === 1 });
     lastSku = skus[skus.length - 1].id;
   }
+  // Keyset pages over the primary key; rows come as arrays on SQLite (no object per row).
+  const pg = dialect === 'postgres';
+  const text = `${ARRAY_ROWS}select location_id, sku_id, on_hand, reserved, quarantine, safety_stock, version from stock_positions
+    where location_id > ${pg ? '$1' : '?'} or (location_id = ${pg ? '$2' : '?'} and sku_id > ${pg ? '$3' : '?'})
+    order by location_id, sku_id limit 100000`;
   let cursor: [number, number] = [0, 0];
   for (;;) {
-    const rows = await db
-      .selectFrom('stock_positions')
-      .select(['location_id', 'sku_id', 'on_hand', 'reserved', 'quarantine', 'safety_stock', 'version'])
-      .where((eb) =>
-        eb.or([
-          eb('location_id', '>', cursor[0]),
-          eb.and([eb('location_id', '=', cursor[0]), eb('sku_id', '>', cursor[1])]),
-        ]),
-      )
-      .orderBy('location_id')
-      .orderBy('sku_id')
-      .limit(100_000)
-      .execute();
+    const rows = await execRaw<unknown>(db, text, [cursor[0], cursor[0], cursor[1]]);
     if (rows.length === 0) break;
-    projection.applyAll(rows);
+    for (const r of rows) {
+      if (Array.isArray(r)) projection.applyValues(r[0], r[1], r[2], r[3], r[4], r[5], r[6]);
+      else projection.apply(r as PositionRow);
+    }
     const last = rows[rows.length - 1];
-    cursor = [last.location_id, last.sku_id];
+    cursor = Array.isArray(last) ? [last[0], last[1]] : [(last as PositionRow).location_id, (last as PositionRow).sku_id];
   }
   await reloadSupply(db, projection);
   projection.loaded = true;

@@ -32,6 +32,8 @@ export interface AppOptions {
   bodyLimit?: number;
   csvLimit?: number;
   isReady?: () => boolean;
+  /** Requests slower than this are logged at warn level. */
+  slowMs?: number;
 }
 
 export type App = FastifyInstance<
@@ -54,6 +56,9 @@ export function errorBody(code: ErrorCode, message: string, details?: unknown) {
 export async function buildApp(opts: AppOptions): Promise<App> {
   const app = Fastify({
     logger: opts.logger ?? false,
+    // Availability is asked hundreds of times per order: one log line per request would cost
+    // more than the answer. Server errors and slow requests are logged (onResponse below).
+    disableRequestLogging: true,
     bodyLimit: opts.bodyLimit ?? 2 * 1024 * 1024,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
@@ -113,6 +118,15 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     }
     req.log.error({ err }, 'unhandled error');
     return reply.status(500).send(errorBody('internal_error', `Unexpected error; request id ${req.id}`));
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const ms = reply.elapsedTime;
+    if (reply.statusCode >= 500 || ms >= (opts.slowMs ?? 1000)) {
+      req.log.warn({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(ms) }, 'slow or failed request');
+    } else if (req.log.isLevelEnabled('debug')) {
+      req.log.debug({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+    }
   });
 
   app.setNotFoundHandler((req, reply) => reply.status(404).send(errorBody('route_not_found', `No route ${req.method} ${req.url.split('?')[0]}`)));
