@@ -124,7 +124,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     const ms = reply.elapsedTime;
     if (reply.statusCode >= 500 || ms >= (opts.slowMs ?? 1000)) {
       req.log.warn({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(ms) }, 'slow or failed request');
-    } else if (req.log.isLevelEnabled('debug')) {
+    } else if (req.log.level === 'debug' || req.log.level === 'trace') {
       req.log.debug({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
     }
   });
