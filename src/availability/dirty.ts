@@ -2,18 +2,12 @@
 // The debouncer turns marks into availability.changed events.
 import { sql } from 'kysely';
 import type { DbOrTrx, Dialect } from '../db/database.ts';
-import { inBatches, valuesList } from '../db/bulk.ts';
+import { bulkInsert } from '../db/bulk.ts';
 
 export async function markDirty(trx: DbOrTrx, dialect: Dialect, skuIds: Iterable<number>, now: number): Promise<void> {
   const ids = [...new Set(skuIds)];
   if (ids.length === 0) return;
-  await inBatches(
-    trx,
-    ids,
-    1000,
-    (n) => `insert into availability_dirty (sku_id, marked_at) values ${valuesList(dialect, n, 2)}`,
-    (id, p) => p.push(id, now),
-  );
+  await bulkInsert(trx, dialect, 'availability_dirty', [['sku_id', 'bigint'], ['marked_at', 'bigint']], ids.map((id) => [id, now]));
 }
 
 /** Marks every sku: a channel's exposure or a location's facts changed. One statement. */

@@ -5,20 +5,16 @@ import type { Dialect, DbOrTrx } from './database.ts';
 
 const cache = new Map<string, string>();
 
-/**
- * "(?,?,?),(?,?,?)" on SQLite, "($1,$2,$3),($4,$5,$6)" on PostgreSQL. With `pgCast`, each
- * PostgreSQL placeholder is typed (needed where no target column gives the type, as in
- * `(a, b) in (values …)`).
- */
-export function valuesList(dialect: Dialect, rows: number, cols: number, pgCast?: 'bigint'): string {
-  const key = `${dialect}:${rows}:${cols}:${pgCast ?? ''}`;
+/** "(?,?,?),(?,?,?)" on SQLite, "($1,$2,$3),($4,$5,$6)" on PostgreSQL. */
+export function valuesList(dialect: Dialect, rows: number, cols: number): string {
+  const key = `${dialect}:${rows}:${cols}`;
   let text = cache.get(key);
   if (text) return text;
   const parts: string[] = [];
   let n = 0;
   for (let r = 0; r < rows; r++) {
     const ph: string[] = [];
-    for (let c = 0; c < cols; c++) ph.push(dialect === 'postgres' ? (pgCast ? `$${++n}::${pgCast}` : `$${++n}`) : '?');
+    for (let c = 0; c < cols; c++) ph.push(dialect === 'postgres' ? `$${++n}` : '?');
     parts.push(`(${ph.join(',')})`);
   }
   text = parts.join(',');
@@ -32,21 +28,35 @@ export async function execRaw<R = unknown>(db: DbOrTrx, text: string, params: un
   return res.rows as R[];
 }
 
-/** Runs `build(rowsInBatch)` for batches of `batch` rows, each with its flattened parameters. */
-export async function inBatches<T, R = unknown>(
+export type ColumnType = 'bigint' | 'integer' | 'text';
+
+/**
+ * Inserts many rows with one statement shape per dialect: on PostgreSQL one
+ * `insert … select * from unnest($1::bigint[], …)` per 10,000 rows (one parse, one plan, one
+ * round trip), on SQLite multi-row VALUES of up to 2,000 rows. `tail` is appended as is
+ * (an ON CONFLICT clause). Rows are arrays in column order.
+ */
+export async function bulkInsert(
   db: DbOrTrx,
-  items: T[],
-  batch: number,
-  build: (n: number) => string,
-  params: (item: T, out: unknown[]) => void,
-): Promise<R[]> {
-  const out: R[] = [];
-  for (let i = 0; i < items.length; i += batch) {
-    const slice = items.slice(i, i + batch);
-    const p: unknown[] = [];
-    for (const it of slice) params(it, p);
-    const rows = await execRaw<R>(db, build(slice.length), p);
-    for (const r of rows) out.push(r);
+  dialect: Dialect,
+  table: string,
+  columns: Array<[name: string, type: ColumnType]>,
+  rows: unknown[][],
+  tail = '',
+): Promise<void> {
+  if (rows.length === 0) return;
+  const names = columns.map((c) => c[0]).join(', ');
+  if (dialect === 'postgres') {
+    const text = `insert into ${table} (${names}) select * from unnest(${columns.map((c, i) => `$${i + 1}::${c[1]}[]`).join(', ')}) ${tail}`;
+    for (let i = 0; i < rows.length; i += 10_000) {
+      const slice = rows.slice(i, i + 10_000);
+      await execRaw(db, text, columns.map((_, c) => slice.map((r) => r[c])));
+    }
+    return;
   }
-  return out;
+  const per = Math.max(1, Math.min(2000, Math.floor(30_000 / columns.length)));
+  for (let i = 0; i < rows.length; i += per) {
+    const slice = rows.slice(i, i + per);
+    await execRaw(db, `insert into ${table} (${names}) values ${valuesList(dialect, slice.length, columns.length)} ${tail}`, slice.flat());
+  }
 }

@@ -10,7 +10,7 @@
 import { markDirty } from '../availability/dirty.ts';
 import type { PositionRow } from '../availability/projection.ts';
 import type { Ctx } from '../context.ts';
-import { execRaw, inBatches, valuesList } from '../db/bulk.ts';
+import { bulkInsert, type ColumnType, execRaw, valuesList } from '../db/bulk.ts';
 import { ARRAY_ROWS, type Dialect, type Trx } from '../db/database.ts';
 import { appendEvents } from '../events/outbox.ts';
 
@@ -33,6 +33,10 @@ export interface BatchResult {
   staleLocations: number[];
 }
 
+const POSITION_SHELL: Array<[string, ColumnType]> = [['location_id', 'bigint'], ['sku_id', 'bigint'], ['on_hand', 'integer'], ['reserved', 'integer'], ['quarantine', 'integer'], ['version', 'integer'], ['updated_at', 'bigint']];
+const POSITION_COUNT: Array<[string, ColumnType]> = [['location_id', 'bigint'], ['sku_id', 'bigint'], ['on_hand', 'integer'], ['reserved', 'integer'], ['quarantine', 'integer'], ['baseline_as_of', 'bigint'], ['version', 'integer'], ['updated_at', 'bigint']];
+const MOVEMENT: Array<[string, ColumnType]> = [['location_id', 'bigint'], ['sku_id', 'bigint'], ['kind', 'text'], ['quantity', 'integer'], ['on_hand_change', 'integer'], ['quarantine_change', 'integer'], ['occurred_at', 'bigint'], ['recorded_at', 'bigint'], ['source', 'text']];
+
 type Old = { on_hand: number; reserved: number; quarantine: number; safety_stock: number | null; baseline_as_of: number | null; version: number };
 
 export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSnapshotRow[], source: string, mode: 'full' | 'partial' = 'full'): Promise<BatchResult> {
@@ -54,16 +58,16 @@ export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSn
       .execute();
     const stale = new Set(mode === 'full' ? locs.filter((l) => l.snapshot_as_of !== null && asOf < l.snapshot_as_of).map((l) => l.id) : []);
     const live = sorted.filter((r) => !stale.has(r.locationId));
-    if (pg && live.length) {
-      await inBatches(
-        trx,
-        live,
-        1000,
-        (n) => `insert into stock_positions (location_id, sku_id, on_hand, reserved, quarantine, version, updated_at) values ${valuesList(dialect, n, 7)} on conflict (location_id, sku_id) do nothing`,
-        (r, p) => p.push(r.locationId, r.skuId, 0, 0, 0, 0, now),
-      );
-    }
     const old = await readPositions(trx, dialect, live, pg);
+    if (pg) {
+      // Positions the batch creates must exist, locked, before the ledger is read: insert the
+      // missing ones empty, then read (and lock) them too.
+      const missing = live.filter((r) => !old.has(key(r.locationId, r.skuId)));
+      if (missing.length) {
+        await bulkInsert(trx, dialect, 'stock_positions', POSITION_SHELL, missing.map((r) => [r.locationId, r.skuId, 0, 0, 0, 0, now]), 'on conflict (location_id, sku_id) do nothing');
+        for (const [k, v] of await readPositions(trx, dialect, missing, true)) old.set(k, v);
+      }
+    }
     const after = await movementsAfter(trx, [...new Set(live.map((r) => r.locationId))], asOf);
 
     type Write = { locationId: number; skuId: number; onHand: number; quarantine: number; dOnHand: number; dQuarantine: number; counted: number };
@@ -84,15 +88,14 @@ export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSn
       writes.push({ locationId: r.locationId, skuId: r.skuId, onHand, quarantine, dOnHand: onHand - (prev?.on_hand ?? 0), dQuarantine: quarantine - (prev?.quarantine ?? 0), counted: r.onHand });
     }
 
-    await inBatches(
+    await bulkInsert(
       trx,
-      writes,
-      1000,
-      (n) =>
-        `insert into stock_positions (location_id, sku_id, on_hand, reserved, quarantine, baseline_as_of, version, updated_at) values ${valuesList(dialect, n, 8)}
-         on conflict (location_id, sku_id) do update set on_hand = excluded.on_hand, quarantine = excluded.quarantine,
-         baseline_as_of = excluded.baseline_as_of, version = stock_positions.version + 1, updated_at = excluded.updated_at`,
-      (w, p) => p.push(w.locationId, w.skuId, w.onHand, 0, w.quarantine, asOf, 1, now),
+      dialect,
+      'stock_positions',
+      POSITION_COUNT,
+      writes.map((w) => [w.locationId, w.skuId, w.onHand, 0, w.quarantine, asOf, 1, now]),
+      `on conflict (location_id, sku_id) do update set on_hand = excluded.on_hand, quarantine = excluded.quarantine,
+       baseline_as_of = excluded.baseline_as_of, version = stock_positions.version + 1, updated_at = excluded.updated_at`,
     );
     // The rows are locked (or the database is), so what we read plus what we wrote is exact.
     const written: PositionRow[] = writes.map((w) => {
@@ -100,14 +103,7 @@ export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSn
       return { location_id: w.locationId, sku_id: w.skuId, on_hand: w.onHand, reserved: prev?.reserved ?? 0, quarantine: w.quarantine, safety_stock: prev?.safety_stock ?? null, version: (prev?.version ?? 0) + 1 };
     });
     const moved = writes.filter((w) => w.dOnHand !== 0 || w.dQuarantine !== 0);
-    await inBatches(
-      trx,
-      moved,
-      1000,
-      (n) =>
-        `insert into stock_movements (location_id, sku_id, kind, quantity, on_hand_change, quarantine_change, occurred_at, recorded_at, source) values ${valuesList(dialect, n, 9)}`,
-      (w, p) => p.push(w.locationId, w.skuId, 'snapshot', w.counted, w.dOnHand, w.dQuarantine, asOf, now, source),
-    );
+    await bulkInsert(trx, dialect, 'stock_movements', MOVEMENT, moved.map((w) => [w.locationId, w.skuId, 'snapshot', w.counted, w.dOnHand, w.dQuarantine, asOf, now, source]));
     const touched = [...new Set(writes.map((w) => w.locationId))];
     if (mode === 'full' && touched.length) {
       await trx
@@ -207,11 +203,16 @@ async function readPositions(trx: Trx, dialect: Dialect, rows: LocatedSnapshotRo
     }
     i = j;
   }
+  if (dialect === 'postgres' && sparse.length) {
+    const pairs = 'select * from unnest($1::bigint[], $2::bigint[])';
+    put(await execRaw(trx, `select ${cols} from stock_positions where (location_id, sku_id) in (${pairs}) ${tail}`, [sparse.map((r) => r.locationId), sparse.map((r) => r.skuId)]));
+    return out;
+  }
   for (let i = 0; i < sparse.length; i += 1000) {
     const slice = sparse.slice(i, i + 1000);
     const params: number[] = [];
     for (const r of slice) params.push(r.locationId, r.skuId);
-    put(await execRaw(trx, `${ARRAY_ROWS}select ${cols} from stock_positions where (location_id, sku_id) in (values ${valuesList(dialect, slice.length, 2, 'bigint')}) ${tail}`, params));
+    put(await execRaw(trx, `${ARRAY_ROWS}select ${cols} from stock_positions where (location_id, sku_id) in (values ${valuesList(dialect, slice.length, 2)}) ${tail}`, params));
   }
   return out;
 }

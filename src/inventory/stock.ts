@@ -9,7 +9,6 @@ import { markDirty } from '../availability/dirty.ts';
 import type { PositionRow } from '../availability/projection.ts';
 import type { Ctx } from '../context.ts';
 import type { DbOrTrx, Trx } from '../db/database.ts';
-import { inBatches, valuesList } from '../db/bulk.ts';
 import { appendEvents } from '../events/outbox.ts';
 import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
