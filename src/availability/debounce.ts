@@ -7,27 +7,39 @@
 import type { Ctx } from '../context.ts';
 import { appendEvents, type DomainEvent } from '../events/outbox.ts';
 
-export async function publishAvailabilityChanges(ctx: Ctx, opts: { settleMs?: number; maxMarks?: number } = {}): Promise<{ skus: number; events: number }> {
+export async function publishAvailabilityChanges(ctx: Ctx, opts: { settleMs?: number; maxSkus?: number } = {}): Promise<{ skus: number; events: number }> {
   const { db } = ctx.store;
   const now = ctx.clock.now();
+  const cutoff = now - (opts.settleMs ?? 0);
+  // One row per sku, however many marks it has (a 1M-row snapshot leaves ~100 per sku).
   const marks = await db
     .selectFrom('availability_dirty')
-    .select(['id', 'sku_id'])
-    .where('marked_at', '<=', now - (opts.settleMs ?? 0))
-    .orderBy('id')
-    .limit(opts.maxMarks ?? 5000)
+    .select((eb) => ['sku_id', eb.fn.max('id').as('max_id')])
+    .where('marked_at', '<=', cutoff)
+    .groupBy('sku_id')
+    .orderBy('sku_id')
+    .limit(opts.maxSkus ?? 5000)
     .execute();
   if (marks.length === 0) return { skus: 0, events: 0 };
   const channels = ctx.projection.allChannels().filter((c) => c.active);
-  const skuIds = [...new Set(marks.map((m) => m.sku_id))];
+  const skuIds = marks.map((m) => m.sku_id);
+  const maxId = Math.max(...marks.map((m) => Number(m.max_id)));
   const totals = new Map<string, number>();
   for (const skuId of skuIds) for (const ch of channels) totals.set(`${skuId}:${ch.id}`, ctx.projection.total(skuId, ch.code));
 
   return db.transaction().execute(async (trx) => {
+    // Claim by deleting. Only marks old enough to be settled go: a mark committed after our
+    // read would have to come from a transaction that marked more than settleMs before it
+    // committed, and even then the sku's next change publishes the right figure.
     const claimed = new Set<number>();
-    const ids = marks.map((m) => m.id);
-    for (let i = 0; i < ids.length; i += 1000) {
-      const rows = await trx.deleteFrom('availability_dirty').where('id', 'in', ids.slice(i, i + 1000)).returning('sku_id').execute();
+    for (let i = 0; i < skuIds.length; i += 1000) {
+      const rows = await trx
+        .deleteFrom('availability_dirty')
+        .where('sku_id', 'in', skuIds.slice(i, i + 1000))
+        .where('id', '<=', maxId)
+        .where('marked_at', '<=', cutoff)
+        .returning('sku_id')
+        .execute();
       for (const r of rows) claimed.add(r.sku_id);
     }
     if (claimed.size === 0) return { skus: 0, events: 0 };

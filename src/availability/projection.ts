@@ -266,14 +266,15 @@ export async function loadProjection(db: Db, dialect: Dialect, projection: Stock
     for (const s of skus) projection.setSku({ id: s.id, code: s.code, backorderable: s.backorderable === 1 });
     lastSku = skus[skus.length - 1].id;
   }
-  // Keyset pages over the primary key; rows come as arrays on SQLite (no object per row).
+  // Keyset pages over the primary key (a row-value comparison, so both databases seek the
+  // index instead of filtering from its start); rows come as arrays on SQLite.
   const pg = dialect === 'postgres';
   const text = `${ARRAY_ROWS}select location_id, sku_id, on_hand, reserved, quarantine, safety_stock, version from stock_positions
-    where location_id > ${pg ? '$1' : '?'} or (location_id = ${pg ? '$2' : '?'} and sku_id > ${pg ? '$3' : '?'})
+    where (location_id, sku_id) > (${pg ? '$1, $2' : '?, ?'})
     order by location_id, sku_id limit 100000`;
   let cursor: [number, number] = [0, 0];
   for (;;) {
-    const rows = await execRaw<unknown>(db, text, [cursor[0], cursor[0], cursor[1]]);
+    const rows = await execRaw<unknown>(db, text, [cursor[0], cursor[1]]);
     if (rows.length === 0) break;
     for (const r of rows) {
       if (Array.isArray(r)) projection.applyValues(r[0], r[1], r[2], r[3], r[4], r[5], r[6]);

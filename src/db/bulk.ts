@@ -33,7 +33,7 @@ export type ColumnType = 'bigint' | 'integer' | 'text';
 /**
  * Inserts many rows with one statement shape per dialect: on PostgreSQL one
  * `insert … select * from unnest($1::bigint[], …)` per 10,000 rows (one parse, one plan, one
- * round trip), on SQLite multi-row VALUES of up to 2,000 rows. `tail` is appended as is
+ * round trip), on SQLite multi-row VALUES of up to 500 rows. `tail` is appended as is
  * (an ON CONFLICT clause). Rows are arrays in column order.
  */
 export async function bulkInsert(
@@ -54,9 +54,16 @@ export async function bulkInsert(
     }
     return;
   }
-  const per = Math.max(1, Math.min(2000, Math.floor(30_000 / columns.length)));
+  // 500 rows a statement measured fastest here (against 100 and 2,000).
+  const per = Math.max(1, Math.min(500, Math.floor(30_000 / columns.length)));
+  const width = columns.length;
   for (let i = 0; i < rows.length; i += per) {
-    const slice = rows.slice(i, i + per);
-    await execRaw(db, `insert into ${table} (${names}) values ${valuesList(dialect, slice.length, columns.length)} ${tail}`, slice.flat());
+    const n = Math.min(per, rows.length - i);
+    const params = new Array(n * width);
+    for (let r = 0; r < n; r++) {
+      const row = rows[i + r];
+      for (let c = 0; c < width; c++) params[r * width + c] = row[c];
+    }
+    await execRaw(db, `insert into ${table} (${names}) values ${valuesList(dialect, n, width)} ${tail}`, params);
   }
 }

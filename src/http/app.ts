@@ -4,7 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
 import type { KeyVerifier, Principal } from '../auth/keys.ts';
 import type { Ctx } from '../context.ts';
 import { isUniqueViolation } from '../inventory/stock.ts';
@@ -44,6 +44,13 @@ export type App = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
+/** No per-request log lines: see the onResponse hook for what is logged. */
+class QuietRequests extends LogController {
+  override isLogDisabled(): boolean {
+    return true;
+  }
+}
+
 const addFormats = (ajv: Ajv): Ajv => {
   (addFormatsPlugin as unknown as (a: Ajv) => Ajv)(ajv);
   return ajv;
@@ -58,7 +65,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     logger: opts.logger ?? false,
     // Availability is asked hundreds of times per order: one log line per request would cost
     // more than the answer. Server errors and slow requests are logged (onResponse below).
-    disableRequestLogging: true,
+    logController: new QuietRequests(),
     bodyLimit: opts.bodyLimit ?? 2 * 1024 * 1024,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 

@@ -78,9 +78,12 @@ export async function up(db: Any, dialect: Dialect): Promise<void> {
     .$call((t) => (dialect === 'sqlite' ? t.modifyEnd(sql`without rowid`) : t))
     .execute();
 
+  // No foreign keys on the ledger: every movement belongs to a position, which has them, and
+  // the integrity check reports a movement without a position. On PostgreSQL the two
+  // per-row key checks made million-row feeds 3.5 times slower.
   await autoId(db.schema.createTable('stock_movements'), dialect)
-    .addColumn('location_id', 'bigint', (c) => c.notNull().references('locations.id'))
-    .addColumn('sku_id', 'bigint', (c) => c.notNull().references('skus.id'))
+    .addColumn('location_id', 'bigint', (c) => c.notNull())
+    .addColumn('sku_id', 'bigint', (c) => c.notNull())
     .addColumn('kind', 'text', (c) => c.notNull())
     .addColumn('quantity', 'integer', (c) => c.notNull())
     .addColumn('on_hand_change', 'integer', (c) => c.notNull())
@@ -193,6 +196,7 @@ export async function up(db: Any, dialect: Dialect): Promise<void> {
     .addColumn('sku_id', 'bigint', (c) => c.notNull())
     .addColumn('marked_at', 'bigint', (c) => c.notNull())
     .execute();
+  await db.schema.createIndex('availability_dirty_sku').on('availability_dirty').columns(['sku_id', 'id']).execute();
 
   await db.schema
     .createTable('availability_published')
