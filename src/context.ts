@@ -1,5 +1,6 @@
 // What every use case receives: the store, the clock and the availability projection.
 // Built once in the composition root (src/app.ts), passed explicitly, no container.
+import type { RecentMarks } from './availability/dirty.ts';
 import type { StockProjection } from './availability/projection.ts';
 import type { Store } from './db/database.ts';
 import type { Clock } from './shared/clock.ts';
@@ -8,4 +9,6 @@ export interface Ctx {
   store: Store;
   clock: Clock;
   projection: StockProjection;
+  /** Dirty marks this process committed recently (see RecentMarks); optional. */
+  recentMarks?: RecentMarks;
 }

@@ -2,6 +2,7 @@
 // background loops (outbox follower, availability debouncer) and the HTTP app.
 import { KeyVerifier } from './auth/keys.ts';
 import { publishAvailabilityChanges } from './availability/debounce.ts';
+import { RecentMarks } from './availability/dirty.ts';
 import { OutboxFollower } from './availability/follower.ts';
 import { loadProjection, StockProjection } from './availability/projection.ts';
 import { toChannel } from './channels/channels.ts';
@@ -35,6 +36,7 @@ export interface Runtime {
 
 export async function startRuntime(config: Config, opts: { logger?: boolean | object; clock?: Clock; background?: boolean } = {}): Promise<Runtime> {
   const ctx = await openContext(config, opts.clock);
+  ctx.recentMarks = new RecentMarks(config.debounceMs);
   const keys = new KeyVerifier(ctx);
   const follower = new OutboxFollower(ctx);
   await follower.init();

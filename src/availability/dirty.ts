@@ -4,10 +4,31 @@ import { sql } from 'kysely';
 import type { DbOrTrx, Dialect } from '../db/database.ts';
 import { bulkInsert } from '../db/bulk.ts';
 
-export async function markDirty(trx: DbOrTrx, dialect: Dialect, skuIds: Iterable<number>, now: number): Promise<void> {
-  const ids = [...new Set(skuIds)];
-  if (ids.length === 0) return;
+export async function markDirty(trx: DbOrTrx, dialect: Dialect, skuIds: Iterable<number>, now: number, recent?: RecentMarks): Promise<number[]> {
+  const ids = [...new Set(skuIds)].filter((id) => !recent?.covers(id, now));
+  if (ids.length === 0) return ids;
   await bulkInsert(trx, dialect, 'availability_dirty', [['sku_id', 'bigint'], ['marked_at', 'bigint']], ids.map((id) => [id, now]));
+  return ids;
+}
+
+/**
+ * Marks this process committed recently. The debouncer only claims marks older than its
+ * settle window, so a mark committed less than half a window ago is certain to still be
+ * waiting: a change committing now is covered by it and need not write another. A
+ * million-row snapshot thus marks each sku about once per half-window instead of once per
+ * 10,000-row batch. Record marks only after their transaction committed.
+ */
+export class RecentMarks {
+  private at = new Map<number, number>();
+  constructor(private readonly windowMs: number) {}
+  covers(skuId: number, now: number): boolean {
+    const t = this.at.get(skuId);
+    return t !== undefined && now - t < this.windowMs / 2;
+  }
+  committed(skuIds: number[], now: number): void {
+    if (this.at.size > 1_000_000) this.at.clear();
+    for (const id of skuIds) this.at.set(id, now);
+  }
 }
 
 /** Marks every sku: a channel's exposure or a location's facts changed. One statement. */

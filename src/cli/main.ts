@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { createApiKey, ROLES, type Role } from '../auth/keys.ts';
+import { RecentMarks } from '../availability/dirty.ts';
 import { loadConfig } from '../config.ts';
 import type { Ctx } from '../context.ts';
 import { loadDemo, isEmpty } from '../demo/network.ts';
@@ -15,7 +16,9 @@ import { AppError } from '../shared/errors.ts';
 const program = new Command().name('oms').description('Open OMS: unified inventory, availability and orders').showHelpAfterError();
 
 async function withCtx<T>(fn: (ctx: Ctx) => Promise<T>): Promise<T> {
-  const ctx = await openContext(loadConfig());
+  const config = loadConfig();
+  const ctx = await openContext(config);
+  ctx.recentMarks = new RecentMarks(config.debounceMs);
   try {
     return await fn(ctx);
   } finally {

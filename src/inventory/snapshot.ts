@@ -114,7 +114,7 @@ export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSn
         .where((eb) => eb.or([eb('snapshot_as_of', 'is', null), eb('snapshot_as_of', '<', asOf)]))
         .execute();
     }
-    await markDirty(trx, dialect, moved.map((w) => w.skuId), now);
+    const marked = await markDirty(trx, dialect, moved.map((w) => w.skuId), now, ctx.recentMarks);
     const code = new Map(locs.map((l) => [l.id, l.code]));
     await appendEvents(
       trx,
@@ -130,8 +130,9 @@ export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSn
         };
       }),
     );
-    return { applied: writes.length, ignored, staleLocations: [...stale], written };
+    return { applied: writes.length, ignored, staleLocations: [...stale], written, marked };
   });
+  ctx.recentMarks?.committed(result.marked, now);
   ctx.projection.applyAll(result.written);
   return { applied: result.applied, ignored: result.ignored, staleLocations: result.staleLocations };
 }
