@@ -93,6 +93,8 @@ export interface LocationAvailability {
 export class StockProjection {
   private locations: (LocationFacts | undefined)[] = [];
   private locationByCode = new Map<string, LocationFacts>();
+  /** Each location's default safety stock, by location id (the hot loop reads no objects). */
+  private defaultSafety = new Int32Array(0);
   private channels = new Map<string, ChannelView>();
   private skusByCode = new Map<string, SkuMeta>();
   private skusById = new Map<number, SkuMeta>();
@@ -106,6 +108,12 @@ export class StockProjection {
     if (prev) this.locationByCode.delete(prev.code);
     this.locations[loc.id] = loc;
     this.locationByCode.set(loc.code, loc);
+    if (loc.id >= this.defaultSafety.length) {
+      const grown = new Int32Array(Math.max(loc.id + 1, this.defaultSafety.length * 2));
+      grown.set(this.defaultSafety);
+      this.defaultSafety = grown;
+    }
+    this.defaultSafety[loc.id] = loc.defaultSafetyStock;
     for (const view of this.channels.values()) this.refreshMask(view);
   }
   location(code: string): LocationFacts | undefined {
@@ -196,13 +204,15 @@ export class StockProjection {
     const s = this.stock.get(skuId);
     if (!view || !s) return 0;
     const { exposed, rules } = view;
+    const defaults = this.defaultSafety;
+    const { locIds, onHand, reserved, quarantine, safety } = s;
+    const plain = rules.buffer === 0 && rules.capPercent === null;
     let total = 0;
     for (let i = 0; i < s.n; i++) {
-      const locId = s.locIds[i];
+      const locId = locIds[i];
       if (exposed[locId] !== 1) continue;
-      const safety = s.safety[i] >= 0 ? s.safety[i] : (this.locations[locId] as LocationFacts).defaultSafetyStock;
-      const sell = s.onHand[i] - s.reserved[i] - s.quarantine[i] - safety;
-      if (sell > 0) total += channelAvailable(sell, rules);
+      const sell = onHand[i] - reserved[i] - quarantine[i] - (safety[i] >= 0 ? safety[i] : defaults[locId]);
+      if (sell > 0) total += plain ? sell : channelAvailable(sell, rules);
     }
     return total;
   }
@@ -242,6 +252,7 @@ export class StockProjection {
   clear(): void {
     this.locations = [];
     this.locationByCode.clear();
+    this.defaultSafety = new Int32Array(0);
     this.channels.clear();
     this.skusByCode.clear();
     this.skusById.clear();

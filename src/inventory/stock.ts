@@ -1,4 +1,4 @@
-// Stock positions and their ledger: deltas, snapshots, reservations, safety stock.
+// Stock positions and their ledger: deltas, reservations, safety stock (snapshots: snapshot.ts).
 // Every write runs in one transaction that appends the movement(s), updates the counters
 // with conditional updates (never read-modify-write without a lock), marks availability
 // dirty and appends the outbox event. On PostgreSQL a snapshot chunk row-locks the positions
@@ -14,8 +14,7 @@ import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import type { MovementKind } from './model.ts';
 
-export const POSITION_COLS = ['location_id', 'sku_id', 'on_hand', 'reserved', 'quarantine', 'safety_stock', 'version'] as const;
-
+const POSITION_COLS = ['location_id', 'sku_id', 'on_hand', 'reserved', 'quarantine', 'safety_stock', 'version'] as const;
 
 async function ensurePosition(trx: Trx, locationId: number, skuId: number, now: number): Promise<void> {
   await trx
