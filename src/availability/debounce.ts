@@ -5,6 +5,7 @@
 // the figures come from memory and the database work stays short. Marks are claimed by
 // deleting them in the publishing transaction: two processes never publish the same mark.
 import type { Ctx } from '../context.ts';
+import { bulkInsert } from '../db/bulk.ts';
 import { appendEvents, type DomainEvent } from '../events/outbox.ts';
 
 export async function publishAvailabilityChanges(ctx: Ctx, opts: { settleMs?: number; maxSkus?: number } = {}): Promise<{ skus: number; events: number }> {
@@ -50,6 +51,7 @@ export async function publishAvailabilityChanges(ctx: Ctx, opts: { settleMs?: nu
       for (const p of rows) before.set(`${p.sku_id}:${p.channel_id}`, p.available);
     }
     const events: DomainEvent[] = [];
+    const changed: number[][] = [];
     for (const skuId of mine) {
       const sku = ctx.projection.skuById(skuId);
       for (const ch of channels) {
@@ -58,11 +60,7 @@ export async function publishAvailabilityChanges(ctx: Ctx, opts: { settleMs?: nu
         const previous = before.get(key);
         // Never published counts as 0: a sku a channel never saw appears when it gets stock.
         if ((previous ?? 0) === available) continue;
-        if (previous === undefined) {
-          await trx.insertInto('availability_published').values({ sku_id: skuId, channel_id: ch.id, available, published_at: now }).execute();
-        } else {
-          await trx.updateTable('availability_published').set({ available, published_at: now }).where('sku_id', '=', skuId).where('channel_id', '=', ch.id).execute();
-        }
+        changed.push([skuId, ch.id, available, now]);
         events.push({
           type: 'availability.changed',
           aggregateType: 'availability',
@@ -72,6 +70,19 @@ export async function publishAvailabilityChanges(ctx: Ctx, opts: { settleMs?: nu
         });
       }
     }
+    await bulkInsert(
+      trx,
+      ctx.store.dialect,
+      'availability_published',
+      [
+        ['sku_id', 'bigint'],
+        ['channel_id', 'bigint'],
+        ['available', 'integer'],
+        ['published_at', 'bigint'],
+      ],
+      changed,
+      'on conflict (sku_id, channel_id) do update set available = excluded.available, published_at = excluded.published_at',
+    );
     await appendEvents(trx, now, events);
     return { skus: mine.length, events: events.length };
   });

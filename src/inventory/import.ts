@@ -2,7 +2,7 @@
 // 10,000 rows, so memory stays flat and readers stay responsive during a 1M-row import.
 // Good rows apply; every broken row is reported with its line and reason.
 import type { Readable } from 'node:stream';
-import readline from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import { parse as parseCsvSync } from 'csv-parse/sync';
 import type { Ctx } from '../context.ts';
 import { AppError } from '../shared/errors.ts';
@@ -71,11 +71,10 @@ export async function importStockCsv(ctx: Ctx, input: Readable, opts: ImportOpti
 
   // Line by line, so that a broken line (a stray quote, say) is rejected alone and can never
   // swallow the lines after it. Stock feeds carry codes and integers: no field spans lines.
-  const lines = readline.createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
   let header: string[] | null = null;
   let line = 0;
-  try {
-    for await (const raw of lines) {
+  for await (const batchOfLines of lineBatches(input)) {
+    for (const raw of batchOfLines) {
       line++;
       const text = line === 1 ? raw.replace(/^\uFEFF/, '') : raw;
       if (text.trim() === '') continue;
@@ -156,8 +155,6 @@ export async function importStockCsv(ctx: Ctx, input: Readable, opts: ImportOpti
         }
       }
     }
-  } finally {
-    lines.close();
   }
   const headerChecked = header !== null;
   if (!headerChecked) throw new AppError('malformed_csv', 'The CSV is empty: it needs a header line');
@@ -174,6 +171,23 @@ export async function importStockCsv(ctx: Ctx, input: Readable, opts: ImportOpti
   summary.locations = [...seenLocations].map((id) => ctx.projection.locationById(id)?.code ?? String(id));
   await recordImport(ctx, summary, opts);
   return summary;
+}
+
+/**
+ * The lines of a stream, a chunk's worth at a time: a promise per chunk rather than per line
+ * (readline's async iterator costs about a microsecond a line, a second per million rows).
+ */
+async function* lineBatches(input: Readable): AsyncGenerator<string[]> {
+  const decoder = new StringDecoder('utf8');
+  let tail = '';
+  const strip = (l: string) => (l.endsWith('\r') ? l.slice(0, -1) : l);
+  for await (const chunk of input) {
+    const parts = (tail + (typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer))).split('\n');
+    tail = parts.pop() ?? '';
+    yield parts.map(strip);
+  }
+  const last = tail + decoder.end();
+  if (last) yield [strip(last)];
 }
 
 /** Splits one CSV line; plain lines take the fast path, quoted ones go through csv-parse. */
