@@ -53,16 +53,18 @@ export function queryAvailability(ctx: Ctx, q: AvailabilityQuery): SkuAvailabili
       const available = p.total(meta.id, q.channel);
       return { sku: code, channel: q.channel, available, future, promiseDate: q.quantity ? promiseDate(q.quantity, available, future, now) : null };
     }
-    let lines: LocationLine[] = p.perLocation(meta.id, q.channel).map((l) => ({ location: l.location.code, type: l.location.type, available: l.available, lat: l.location.latitude, lng: l.location.longitude })).map(({ lat, lng, ...rest }) => {
-      if (q.view === 'near' && q.near && lat !== null && lng !== null) {
-        const d = getDistance({ latitude: q.near.latitude, longitude: q.near.longitude }, { latitude: lat, longitude: lng }) / 1000;
-        return { ...rest, distanceKm: Math.round(d * 10) / 10 };
+    const near = q.view === 'near' ? q.near : undefined;
+    let lines: LocationLine[] = p.perLocation(meta.id, q.channel).map(({ location, available }) => {
+      const line: LocationLine = { location: location.code, type: location.type, available };
+      if (near && location.latitude !== null && location.longitude !== null) {
+        const metres = getDistance({ latitude: near.latitude, longitude: near.longitude }, { latitude: location.latitude, longitude: location.longitude });
+        line.distanceKm = Math.round(metres / 100) / 10;
       }
-      return rest;
+      return line;
     });
-    if (q.view === 'near' && q.near) {
-      const radius = q.near.radiusKm;
-      lines = lines.filter((l) => l.distanceKm !== undefined && l.distanceKm <= radius).sort((a, b) => (a.distanceKm as number) - (b.distanceKm as number));
+    if (near) {
+      // Near a point: only located stock points within the radius, nearest first.
+      lines = lines.filter((l) => l.distanceKm !== undefined && l.distanceKm <= near.radiusKm).sort((a, b) => (a.distanceKm as number) - (b.distanceKm as number));
     }
     const available = lines.reduce((s, l) => s + l.available, 0);
     return { sku: code, channel: q.channel, available, future: q.view === 'near' ? [] : future, promiseDate: q.quantity ? promiseDate(q.quantity, available, q.view === 'near' ? [] : future, now) : null, locations: lines };

@@ -97,3 +97,30 @@ describe.each(BACKENDS)('availability rules on %s', (backend) => {
     expect((last?.payload as { available: number } | undefined)?.available ?? 0).toBe(c.expect.available);
   });
 });
+
+describe.each(BACKENDS)('availability near a point on %s', (backend) => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createTestEnv(backend);
+    await smallNetwork(env.ctx);
+    const { ctx, clock } = env;
+    const skuId = ctx.projection.sku('B1')?.id as number;
+    for (const [loc, q] of [['WH1', 5], ['ST-PARIS', 3], ['ST-LYON', 7], ['MKP', 9]] as const) {
+      await applySnapshotChunk(ctx, ctx.projection.location(loc)?.id as number, clock.now() - 60_000, [{ skuId, onHand: q }], 'test', 'partial');
+    }
+  });
+  afterAll(async () => env?.close());
+
+  it.each([
+    // Paris Louvre: ST-PARIS (~0.6 km) before WH1 (~1.2 km); Lyon is 390 km away; MKP has no coordinates.
+    ['within 20 km of Paris, nearest first', 48.8606, 2.3376, 20, ['ST-PARIS', 'WH1'], 8],
+    ['within 500 km of Paris reaches Lyon', 48.8606, 2.3376, 500, ['ST-PARIS', 'WH1', 'ST-LYON'], 15],
+    ['nothing within 1 km of Marseille', 43.2965, 5.3698, 1, [], 0],
+  ])('%s', (_n, lat, lng, radiusKm, expected, total) => {
+    const [a] = queryAvailability(env.ctx, { channel: 'web', skus: ['B1'], view: 'near', near: { latitude: lat, longitude: lng, radiusKm } });
+    expect(a.locations?.map((l) => l.location)).toEqual(expected);
+    expect(a.available).toBe(total);
+    const d = a.locations?.map((l) => l.distanceKm as number) ?? [];
+    expect([...d].sort((x, y) => x - y)).toEqual(d);
+  });
+});
