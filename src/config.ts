@@ -11,6 +11,7 @@ export interface Config {
   csvLimit: number;
   debounceMs: number;
   followMs: number;
+  reconcileMs: number;
   poolSize: number;
 }
 
@@ -33,6 +34,7 @@ export function loadConfig(env = process.env): Config {
     csvLimit: int('OMS_CSV_LIMIT', 1024 * 1024 * 1024),
     debounceMs: int('OMS_AVAILABILITY_DEBOUNCE_MS', 1000),
     followMs: int('OMS_FOLLOW_MS', 250),
+    reconcileMs: int('OMS_RECONCILE_MS', 10_000),
     poolSize: int('OMS_PG_POOL', 10),
   };
 }

@@ -1,7 +1,7 @@
 // The composition root: opens the store, migrates, loads the projection, wires the
 // background loops (outbox follower, availability debouncer) and the HTTP app.
 import { KeyVerifier } from './auth/keys.ts';
-import { publishAvailabilityChanges } from './availability/debounce.ts';
+import { AvailabilityReconciler, publishAvailabilityChanges } from './availability/debounce.ts';
 import { RecentMarks } from './availability/dirty.ts';
 import { OutboxFollower } from './availability/follower.ts';
 import { loadProjection, StockProjection } from './availability/projection.ts';
@@ -59,6 +59,8 @@ export async function startRuntime(config: Config, opts: { logger?: boolean | ob
     };
     loop(config.followMs, () => follower.poll());
     loop(config.debounceMs, () => publishAvailabilityChanges(ctx, { settleMs: config.debounceMs }));
+    const reconciler = new AvailabilityReconciler(ctx);
+    loop(config.reconcileMs, () => reconciler.tick());
   }
   return {
     ctx,

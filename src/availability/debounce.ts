@@ -6,6 +6,7 @@
 // deleting them in the publishing transaction: two processes never publish the same mark.
 import type { Ctx } from '../context.ts';
 import { bulkInsert } from '../db/bulk.ts';
+import { markDirty } from './dirty.ts';
 import { appendEvents, type DomainEvent } from '../events/outbox.ts';
 
 export async function publishAvailabilityChanges(ctx: Ctx, opts: { settleMs?: number; maxSkus?: number } = {}): Promise<{ skus: number; events: number }> {
@@ -86,4 +87,35 @@ export async function publishAvailabilityChanges(ctx: Ctx, opts: { settleMs?: nu
     await appendEvents(trx, now, events);
     return { skus: mine.length, events: events.length };
   });
+}
+
+/**
+ * The safety net under the debouncer: walks the catalogue a slice at a time and marks every
+ * sku whose published figure differs from what this process computes now (a change whose
+ * transaction outlived the settle window, a crash between a commit and its publication).
+ * The debouncer then publishes the right figure; a full turn over 5,000 skus takes a few ticks.
+ */
+export class AvailabilityReconciler {
+  private cursor = 0;
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly batch = 2000,
+  ) {}
+
+  async tick(): Promise<{ checked: number; marked: number }> {
+    const { db, dialect } = this.ctx.store;
+    const skus = await db.selectFrom('skus').select('id').where('id', '>', this.cursor).orderBy('id').limit(this.batch).execute();
+    if (skus.length === 0) {
+      this.cursor = 0;
+      return { checked: 0, marked: 0 };
+    }
+    this.cursor = skus[skus.length - 1].id;
+    const ids = skus.map((s) => s.id);
+    const published = await db.selectFrom('availability_published').select(['sku_id', 'channel_id', 'available']).where('sku_id', 'in', ids).execute();
+    const seen = new Map(published.map((p) => [`${p.sku_id}:${p.channel_id}`, p.available]));
+    const channels = this.ctx.projection.allChannels().filter((c) => c.active);
+    const wrong = ids.filter((id) => channels.some((ch) => (seen.get(`${id}:${ch.id}`) ?? 0) !== this.ctx.projection.total(id, ch.code)));
+    if (wrong.length) await db.transaction().execute((trx) => markDirty(trx, dialect, wrong, this.ctx.clock.now()));
+    return { checked: ids.length, marked: wrong.length };
+  }
 }
