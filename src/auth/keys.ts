@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Ctx } from '../context.ts';
 import type { DbOrTrx } from '../db/database.ts';
+import { appendEvents } from '../events/outbox.ts';
 import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 
@@ -52,10 +53,17 @@ export async function createApiKey(ctx: Ctx, input: KeyInput): Promise<{ secret:
   const secret = `oms_${input.role.slice(0, 3)}_${randomBytes(24).toString('base64url')}`;
   const id = newId('key');
   const prefix = secret.slice(0, 12);
-  await db
-    .insertInto('api_keys')
-    .values({ id, name: input.name, prefix, key_hash: hashKey(secret), role: input.role, channel_id: channelId, location_ids: JSON.stringify(locationIds), created_at: ctx.clock.now(), revoked_at: null })
-    .execute();
+  const now = ctx.clock.now();
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('api_keys')
+      .values({ id, name: input.name, prefix, key_hash: hashKey(secret), role: input.role, channel_id: channelId, location_ids: JSON.stringify(locationIds), created_at: now, revoked_at: null })
+      .execute();
+    // The audit trail names the key, never its secret or hash.
+    await appendEvents(trx, now, [
+      { type: 'api_key.created', aggregateType: 'api_key', aggregateId: id, aggregateSeq: 1, payload: { id, name: input.name, prefix, role: input.role, channel: input.channel ?? null, locations: input.locations ?? [] } },
+    ]);
+  });
   return { secret, prefix, principal: { keyId: id, name: input.name, role: input.role, channel: input.channel ?? null, channelId, locationIds } };
 }
 
@@ -97,11 +105,16 @@ export async function listApiKeys(db: DbOrTrx) {
 }
 
 export async function revokeApiKey(ctx: Ctx, id: string): Promise<void> {
-  const r = await ctx.store.db.updateTable('api_keys').set({ revoked_at: ctx.clock.now() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
-  if (Number(r.numUpdatedRows) === 0) {
-    const exists = await ctx.store.db.selectFrom('api_keys').select('id').where('id', '=', id).executeTakeFirst();
-    if (!exists) throw new AppError('not_found', `API key '${id}' not found`);
-  }
+  const now = ctx.clock.now();
+  await ctx.store.db.transaction().execute(async (trx) => {
+    const r = await trx.updateTable('api_keys').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) {
+      const exists = await trx.selectFrom('api_keys').select('id').where('id', '=', id).executeTakeFirst();
+      if (!exists) throw new AppError('not_found', `API key '${id}' not found`);
+      return;
+    }
+    await appendEvents(trx, now, [{ type: 'api_key.revoked', aggregateType: 'api_key', aggregateId: id, aggregateSeq: 2, payload: { id } }]);
+  });
 }
 
 // ---- scope checks (pure) -------------------------------------------------------------

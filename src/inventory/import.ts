@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { parse as parseCsvSync } from 'csv-parse/sync';
 import type { Ctx } from '../context.ts';
+import { appendEvents } from '../events/outbox.ts';
 import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import { MOVEMENT_KINDS, type MovementKind } from './model.ts';
@@ -43,6 +44,7 @@ const MAX_PROBLEMS = 1000;
 
 export async function importStockCsv(ctx: Ctx, input: Readable, opts: ImportOptions): Promise<ImportSummary> {
   if (opts.kind === 'snapshot' && opts.asOf === undefined) throw new AppError('validation_failed', 'A snapshot import needs as_of');
+  const startedAt = ctx.clock.now();
   const summary: ImportSummary = { id: newId('imp'), kind: opts.kind, rowsRead: 0, applied: 0, ignored: 0, rejected: 0, ignoredReasons: {}, problems: [], locations: [] };
   const reject = (line: number, code: string, message: string) => {
     summary.rejected++;
@@ -169,7 +171,7 @@ export async function importStockCsv(ctx: Ctx, input: Readable, opts: ImportOpti
     }
   }
   summary.locations = [...seenLocations].map((id) => ctx.projection.locationById(id)?.code ?? String(id));
-  await recordImport(ctx, summary, opts);
+  await recordImport(ctx, summary, opts, startedAt);
   return summary;
 }
 
@@ -204,10 +206,21 @@ function parseCount(v: string | undefined, signed: boolean): number | null {
   return Math.abs(n) <= 2_000_000_000 ? n : null;
 }
 
-async function recordImport(ctx: Ctx, s: ImportSummary, opts: ImportOptions): Promise<void> {
+async function recordImport(ctx: Ctx, s: ImportSummary, opts: ImportOptions, startedAt: number): Promise<void> {
   const now = ctx.clock.now();
-  await ctx.store.db
-    .insertInto('feed_imports')
-    .values({ id: s.id, kind: s.kind, source: opts.source, as_of: opts.asOf ?? null, status: 'completed', rows_applied: s.applied, rows_ignored: s.ignored, rows_rejected: s.rejected, problems: JSON.stringify(s.problems), started_at: now, finished_at: now })
-    .execute();
+  await ctx.store.db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('feed_imports')
+      .values({ id: s.id, kind: s.kind, source: opts.source, as_of: opts.asOf ?? null, status: 'completed', rows_applied: s.applied, rows_ignored: s.ignored, rows_rejected: s.rejected, problems: JSON.stringify(s.problems), started_at: startedAt, finished_at: now })
+      .execute();
+    await appendEvents(trx, now, [
+      {
+        type: 'stock.import_completed',
+        aggregateType: 'feed_import',
+        aggregateId: s.id,
+        aggregateSeq: 1,
+        payload: { id: s.id, kind: s.kind, source: opts.source, as_of: opts.asOf === undefined ? null : new Date(opts.asOf).toISOString(), rows_read: s.rowsRead, applied: s.applied, ignored: s.ignored, rejected: s.rejected, locations: s.locations },
+      },
+    ]);
+  });
 }

@@ -1,6 +1,7 @@
 // The outbox: every change writes its event in the same transaction, and the debouncer emits
 // availability.changed per sku and channel, once per window, only when the figure changed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey, hashKey, revokeApiKey } from '../../src/auth/keys.ts';
 import { AvailabilityReconciler, publishAvailabilityChanges } from '../../src/availability/debounce.ts';
 import { readEvents } from '../../src/events/outbox.ts';
 import { applyDelta, reserve } from '../../src/inventory/stock.ts';
@@ -28,6 +29,17 @@ describe.each(BACKENDS)('events on %s', (backend) => {
     const events = await readEvents(env.ctx.store.db, { afterId: after });
     expect(events.map((e) => e.type)).toEqual(['stock.adjusted']);
     expect(events[0].payload).toMatchObject({ location: 'WH1', sku: 'A1', quantity: 5, on_hand: 5, reserved: 0 });
+  });
+
+  it('API keys are audited without their secret', async () => {
+    const after = await lastId();
+    const key = await createApiKey(env.ctx, { name: 'wms', role: 'integration', locations: ['WH1'] });
+    await revokeApiKey(env.ctx, key.principal.keyId);
+    const events = await readEvents(env.ctx.store.db, { afterId: after });
+    expect(events.map((e) => e.type)).toEqual(['api_key.created', 'api_key.revoked']);
+    const text = JSON.stringify(events);
+    expect(text).not.toContain(key.secret);
+    expect(text).not.toContain(hashKey(key.secret));
   });
 
   it('a failed change writes no event', async () => {
