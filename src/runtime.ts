@@ -14,16 +14,26 @@ import { type App, buildApp } from './http/app.ts';
 import { toLocationFacts } from './inventory/locations.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
 
-export async function openContext(config: Pick<Config, 'databaseUrl' | 'dataDir'> & { poolSize?: number }, clock: Clock = systemClock, store?: Store): Promise<Ctx> {
+/**
+ * Opens the store and loads the projection. `positions: false` loads only the reference data
+ * (locations, skus, channels, supply): enough for the CLI's imports and keys, in a fraction of
+ * the memory and time of a server's full availability picture.
+ */
+export async function openContext(
+  config: Pick<Config, 'databaseUrl' | 'dataDir'> & { poolSize?: number },
+  clock: Clock = systemClock,
+  store?: Store,
+  opts: { positions?: boolean } = {},
+): Promise<Ctx> {
   const s = store ?? openStore(config);
   await migrate(s);
   const ctx: Ctx = { store: s, clock, projection: new StockProjection() };
-  await reload(ctx);
+  await reload(ctx, opts);
   return ctx;
 }
 
-export async function reload(ctx: Ctx): Promise<void> {
-  await loadProjection(ctx.store.db, ctx.store.dialect, ctx.projection, { location: toLocationFacts, channel: toChannel });
+export async function reload(ctx: Ctx, opts: { positions?: boolean } = {}): Promise<void> {
+  await loadProjection(ctx.store.db, ctx.store.dialect, ctx.projection, { location: toLocationFacts, channel: toChannel }, opts);
 }
 
 export interface Runtime {

@@ -266,7 +266,7 @@ export class StockProjection {
 export async function loadProjection(db: Db, dialect: Dialect, projection: StockProjection, toFacts: {
   location: (row: Awaited<ReturnType<typeof selectLocations>>[number]) => LocationFacts;
   channel: (row: Awaited<ReturnType<typeof selectChannels>>[number]) => ChannelRules;
-}): Promise<void> {
+}, opts: { positions?: boolean } = {}): Promise<void> {
   projection.clear();
   for (const row of await selectLocations(db)) projection.setLocation(toFacts.location(row));
   for (const row of await selectChannels(db)) projection.setChannel(toFacts.channel(row));
@@ -276,6 +276,11 @@ export async function loadProjection(db: Db, dialect: Dialect, projection: Stock
     if (skus.length === 0) break;
     for (const s of skus) projection.setSku({ id: s.id, code: s.code, backorderable: s.backorderable === 1 });
     lastSku = skus[skus.length - 1].id;
+  }
+  if (opts.positions === false) {
+    await reloadSupply(db, projection);
+    projection.loaded = true;
+    return;
   }
   // Keyset pages over the primary key (a row-value comparison, so both databases seek the
   // index instead of filtering from its start); rows come as arrays on SQLite.

@@ -17,7 +17,8 @@ const program = new Command().name('oms').description('Open OMS: unified invento
 
 async function withCtx<T>(fn: (ctx: Ctx) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const ctx = await openContext(config);
+  // The CLI serves no availability: reference data is all it needs in memory.
+  const ctx = await openContext(config, undefined, undefined, { positions: false });
   ctx.recentMarks = new RecentMarks(config.debounceMs);
   try {
     return await fn(ctx);
