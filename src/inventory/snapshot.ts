@@ -9,7 +9,6 @@
 // reads the ledger: no delta can commit in between, so none is lost.
 import { sql } from 'kysely';
 import { markDirty } from '../availability/dirty.ts';
-import type { PositionRow } from '../availability/projection.ts';
 import type { Ctx } from '../context.ts';
 import { bulkInsert, type ColumnType, execRaw, valuesList } from '../db/bulk.ts';
 import { ARRAY_ROWS, type Dialect, type Trx } from '../db/database.ts';
@@ -38,7 +37,6 @@ const POSITION_SHELL: Array<[string, ColumnType]> = [['location_id', 'bigint'], 
 const POSITION_COUNT: Array<[string, ColumnType]> = [['location_id', 'bigint'], ['sku_id', 'bigint'], ['on_hand', 'integer'], ['reserved', 'integer'], ['quarantine', 'integer'], ['baseline_as_of', 'bigint'], ['version', 'integer'], ['updated_at', 'bigint']];
 const MOVEMENT: Array<[string, ColumnType]> = [['location_id', 'bigint'], ['sku_id', 'bigint'], ['kind', 'text'], ['quantity', 'integer'], ['on_hand_change', 'integer'], ['quarantine_change', 'integer'], ['occurred_at', 'bigint'], ['recorded_at', 'bigint'], ['source', 'text']];
 
-type Old = { on_hand: number; reserved: number; quarantine: number; safety_stock: number | null; baseline_as_of: number | null; version: number };
 
 export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSnapshotRow[], source: string, mode: 'full' | 'partial' = 'full'): Promise<BatchResult> {
   if (rows.length > SNAPSHOT_BATCH) throw new Error(`snapshot batches are at most ${SNAPSHOT_BATCH} rows`);
@@ -59,34 +57,37 @@ export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSn
       .execute();
     const stale = new Set(mode === 'full' ? locs.filter((l) => l.snapshot_as_of !== null && asOf < l.snapshot_as_of).map((l) => l.id) : []);
     const live = sorted.filter((r) => !stale.has(r.locationId));
-    const old = await readPositions(trx, dialect, live, pg);
+    let found = await readPositions(trx, dialect, live, pg);
+    let old = align(live, found);
     if (pg) {
       // Positions the batch creates must exist, locked, before the ledger is read: insert the
       // missing ones empty, then read (and lock) them too.
-      const missing = live.filter((r) => !old.has(key(r.locationId, r.skuId)));
+      const missing = live.filter((_, i) => old[i] === undefined);
       if (missing.length) {
         await bulkInsert(trx, dialect, 'stock_positions', POSITION_SHELL, missing.map((r) => [r.locationId, r.skuId, 0, 0, 0, 0, now]), 'on conflict (location_id, sku_id) do nothing');
-        for (const [k, v] of await readPositions(trx, dialect, missing, true)) old.set(k, v);
+        found = [...found, ...(await readPositions(trx, dialect, missing, true))].sort((a, b) => key(a[0], a[1]) - key(b[0], b[1]));
+        old = align(live, found);
       }
     }
     const after = await movementsAfter(trx, [...new Set(live.map((r) => r.locationId))], asOf);
 
-    type Write = { locationId: number; skuId: number; onHand: number; quarantine: number; dOnHand: number; dQuarantine: number; counted: number };
+    type Write = { locationId: number; skuId: number; onHand: number; quarantine: number; dOnHand: number; dQuarantine: number; counted: number; prev: OldRow | undefined };
     const writes: Write[] = [];
     let ignored = rows.length - live.length;
     let lastKey = -1;
-    for (const r of live) {
+    for (let i = 0; i < live.length; i++) {
+      const r = live[i];
       const k = key(r.locationId, r.skuId);
-      const prev = old.get(k);
-      if (k === lastKey || (prev && prev.baseline_as_of !== null && prev.baseline_as_of >= asOf)) {
+      const prev = old[i];
+      if (k === lastKey || (prev && prev[6] !== null && prev[6] >= asOf)) {
         ignored++;
         continue;
       }
       lastKey = k;
-      const a = after.get(k);
+      const a = after.size ? after.get(k) : undefined;
       const onHand = r.onHand + (a?.onHand ?? 0);
-      const quarantine = r.quarantine === undefined ? (prev?.quarantine ?? 0) : Math.max(0, r.quarantine + (a?.quarantine ?? 0));
-      writes.push({ locationId: r.locationId, skuId: r.skuId, onHand, quarantine, dOnHand: onHand - (prev?.on_hand ?? 0), dQuarantine: quarantine - (prev?.quarantine ?? 0), counted: r.onHand });
+      const quarantine = r.quarantine === undefined ? (prev?.[4] ?? 0) : Math.max(0, r.quarantine + (a?.quarantine ?? 0));
+      writes.push({ locationId: r.locationId, skuId: r.skuId, onHand, quarantine, dOnHand: onHand - (prev?.[2] ?? 0), dQuarantine: quarantine - (prev?.[4] ?? 0), counted: r.onHand, prev });
     }
 
     await bulkInsert(
@@ -98,11 +99,6 @@ export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSn
       `on conflict (location_id, sku_id) do update set on_hand = excluded.on_hand, quarantine = excluded.quarantine,
        baseline_as_of = excluded.baseline_as_of, version = stock_positions.version + 1, updated_at = excluded.updated_at`,
     );
-    // The rows are locked (or the database is), so what we read plus what we wrote is exact.
-    const written: PositionRow[] = writes.map((w) => {
-      const prev = old.get(key(w.locationId, w.skuId));
-      return { location_id: w.locationId, sku_id: w.skuId, on_hand: w.onHand, reserved: prev?.reserved ?? 0, quarantine: w.quarantine, safety_stock: prev?.safety_stock ?? null, version: (prev?.version ?? 0) + 1 };
-    });
     const moved = writes.filter((w) => w.dOnHand !== 0 || w.dQuarantine !== 0);
     await bulkInsert(trx, dialect, 'stock_movements', MOVEMENT, moved.map((w) => [w.locationId, w.skuId, 'snapshot', w.counted, w.dOnHand, w.dQuarantine, asOf, now, source]));
     const touched = [...new Set(writes.map((w) => w.locationId))];
@@ -130,10 +126,11 @@ export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSn
         };
       }),
     );
-    return { applied: writes.length, ignored, staleLocations: [...stale], written, marked };
+    return { applied: writes.length, ignored, staleLocations: [...stale], writes, marked };
   });
   ctx.recentMarks?.committed(result.marked, now);
-  ctx.projection.applyAll(result.written);
+  // The rows were locked (or the database was), so what we read plus what we wrote is exact.
+  for (const w of result.writes) ctx.projection.applyValues(w.locationId, w.skuId, w.onHand, w.prev?.[3] ?? 0, w.quarantine, w.prev?.[5] ?? null, (w.prev?.[7] ?? 0) + 1);
   return { applied: result.applied, ignored: result.ignored, staleLocations: result.staleLocations };
 }
 
@@ -175,22 +172,39 @@ export async function finishFullSnapshot(ctx: Ctx, locationId: number, asOf: num
 /** Positions are keyed by one number: location id × 2^26 + sku id (both well below 2^26). */
 const key = (locationId: number, skuId: number): number => locationId * 67_108_864 + skuId;
 
+/** [location_id, sku_id, on_hand, reserved, quarantine, safety_stock, baseline_as_of, version] */
+type OldRow = [number, number, number, number, number, number | null, number | null, number];
+const OLD_COLS = 'location_id, sku_id, on_hand, reserved, quarantine, safety_stock, baseline_as_of, version';
+
+/** For each (sorted) batch row, its current position, by a merge over the sorted rows found. */
+function align(rows: LocatedSnapshotRow[], found: OldRow[]): (OldRow | undefined)[] {
+  const out = new Array<OldRow | undefined>(rows.length);
+  let j = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const k = key(rows[i].locationId, rows[i].skuId);
+    while (j < found.length && key(found[j][0], found[j][1]) < k) j++;
+    out[i] = j < found.length && key(found[j][0], found[j][1]) === k ? found[j] : undefined;
+  }
+  return out;
+}
+
 /**
- * Current counters of the batch's positions (row-locked on PostgreSQL). A location's rows
- * that cover a dense sku range are read as one primary-key range scan; sparse ones by pairs.
+ * Current positions of the batch's rows (row-locked on PostgreSQL), sorted by key. A
+ * location's rows that cover a dense sku range are read as one primary-key range scan;
+ * sparse ones by pairs. Rows come as arrays on SQLite (no object per row).
  */
-async function readPositions(trx: Trx, dialect: Dialect, rows: LocatedSnapshotRow[], lock: boolean): Promise<Map<number, Old>> {
-  const out = new Map<number, Old>();
-  const cols = 'location_id, sku_id, on_hand, reserved, quarantine, safety_stock, baseline_as_of, version';
-  // Arrays on SQLite (no object per row), objects on PostgreSQL.
-  type Row = Old & { location_id: number; sku_id: number };
+async function readPositions(trx: Trx, dialect: Dialect, rows: LocatedSnapshotRow[], lock: boolean): Promise<OldRow[]> {
+  const out: OldRow[] = [];
   const put = (found: unknown[]) => {
     for (const f of found) {
-      if (Array.isArray(f)) out.set(key(f[0], f[1]), { on_hand: f[2], reserved: f[3], quarantine: f[4], safety_stock: f[5], baseline_as_of: f[6], version: f[7] });
-      else out.set(key((f as Row).location_id, (f as Row).sku_id), f as Row);
+      if (Array.isArray(f)) out.push(f as OldRow);
+      else {
+        const o = f as Record<string, number | null>;
+        out.push([o.location_id as number, o.sku_id as number, o.on_hand as number, o.reserved as number, o.quarantine as number, o.safety_stock, o.baseline_as_of, o.version as number]);
+      }
     }
   };
-  const tail = lock ? 'order by location_id, sku_id for update' : '';
+  const tail = lock ? 'order by location_id, sku_id for update' : 'order by location_id, sku_id';
   const sparse: LocatedSnapshotRow[] = [];
   for (let i = 0; i < rows.length; ) {
     let j = i;
@@ -199,7 +213,7 @@ async function readPositions(trx: Trx, dialect: Dialect, rows: LocatedSnapshotRo
     const hi = rows[j - 1].skuId;
     if (hi - lo + 1 <= 2 * (j - i)) {
       const ph = dialect === 'postgres' ? ['$1', '$2', '$3'] : ['?', '?', '?'];
-      put(await execRaw(trx, `${ARRAY_ROWS}select ${cols} from stock_positions where location_id = ${ph[0]} and sku_id between ${ph[1]} and ${ph[2]} ${tail}`, [rows[i].locationId, lo, hi]));
+      put(await execRaw(trx, `${ARRAY_ROWS}select ${OLD_COLS} from stock_positions where location_id = ${ph[0]} and sku_id between ${ph[1]} and ${ph[2]} ${tail}`, [rows[i].locationId, lo, hi]));
     } else {
       for (let k = i; k < j; k++) sparse.push(rows[k]);
     }
@@ -207,15 +221,17 @@ async function readPositions(trx: Trx, dialect: Dialect, rows: LocatedSnapshotRo
   }
   if (dialect === 'postgres' && sparse.length) {
     const pairs = 'select * from unnest($1::bigint[], $2::bigint[])';
-    put(await execRaw(trx, `select ${cols} from stock_positions where (location_id, sku_id) in (${pairs}) ${tail}`, [sparse.map((r) => r.locationId), sparse.map((r) => r.skuId)]));
-    return out;
+    put(await execRaw(trx, `select ${OLD_COLS} from stock_positions where (location_id, sku_id) in (${pairs}) ${tail}`, [sparse.map((r) => r.locationId), sparse.map((r) => r.skuId)]));
+  } else {
+    for (let i = 0; i < sparse.length; i += 1000) {
+      const slice = sparse.slice(i, i + 1000);
+      const params: number[] = [];
+      for (const r of slice) params.push(r.locationId, r.skuId);
+      put(await execRaw(trx, `${ARRAY_ROWS}select ${OLD_COLS} from stock_positions where (location_id, sku_id) in (values ${valuesList(dialect, slice.length, 2)}) ${tail}`, params));
+    }
   }
-  for (let i = 0; i < sparse.length; i += 1000) {
-    const slice = sparse.slice(i, i + 1000);
-    const params: number[] = [];
-    for (const r of slice) params.push(r.locationId, r.skuId);
-    put(await execRaw(trx, `${ARRAY_ROWS}select ${cols} from stock_positions where (location_id, sku_id) in (values ${valuesList(dialect, slice.length, 2)}) ${tail}`, params));
-  }
+  // Ranges come location by location and the sparse rows after them: one sort restores key order.
+  if (sparse.length && out.length > 1) out.sort((a, b) => key(a[0], a[1]) - key(b[0], b[1]));
   return out;
 }
 
