@@ -60,7 +60,7 @@ export async function createApiKey(ctx: Ctx, input: KeyInput): Promise<{ secret:
       .values({ id, name: input.name, prefix, key_hash: hashKey(secret), role: input.role, channel_id: channelId, location_ids: JSON.stringify(locationIds), created_at: now, revoked_at: null })
       .execute();
     // The audit trail names the key, never its secret or hash.
-    await appendEvents(trx, now, [
+    await appendEvents(trx, ctx.store.dialect, now, [
       { type: 'api_key.created', aggregateType: 'api_key', aggregateId: id, aggregateSeq: 1, payload: { id, name: input.name, prefix, role: input.role, channel: input.channel ?? null, locations: input.locations ?? [] } },
     ]);
   });
@@ -113,7 +113,7 @@ export async function revokeApiKey(ctx: Ctx, id: string): Promise<void> {
       if (!exists) throw new AppError('not_found', `API key '${id}' not found`);
       return;
     }
-    await appendEvents(trx, now, [{ type: 'api_key.revoked', aggregateType: 'api_key', aggregateId: id, aggregateSeq: 2, payload: { id } }]);
+    await appendEvents(trx, ctx.store.dialect, now, [{ type: 'api_key.revoked', aggregateType: 'api_key', aggregateId: id, aggregateSeq: 2, payload: { id } }]);
   });
 }
 

@@ -84,7 +84,7 @@ export async function publishAvailabilityChanges(ctx: Ctx, opts: { settleMs?: nu
       changed,
       'on conflict (sku_id, channel_id) do update set available = excluded.available, published_at = excluded.published_at',
     );
-    await appendEvents(trx, now, events);
+    await appendEvents(trx, ctx.store.dialect, now, events);
     return { skus: mine.length, events: events.length };
   });
 }

@@ -81,7 +81,7 @@ export async function upsertChannel(ctx: Ctx, input: ChannelInput): Promise<{ ch
     const row = existing
       ? await trx.updateTable('channels').set({ ...values, version: existing.version + 1 }).where('id', '=', existing.id).returningAll().executeTakeFirstOrThrow()
       : await trx.insertInto('channels').values({ ...values, version: 1, created_at: now }).returningAll().executeTakeFirstOrThrow();
-    await appendEvents(trx, now, [
+    await appendEvents(trx, ctx.store.dialect, now, [
       { type: existing ? 'channel.updated' : 'channel.created', aggregateType: 'channel', aggregateId: row.code, aggregateSeq: row.version, payload: { channel: row.code } },
     ]);
     // Exposure changed: every sku's availability for this channel may have moved.

@@ -1,7 +1,8 @@
 // The transactional outbox: every state change appends its event in the same transaction.
 // Delivery (webhooks, NATS) reads from here in a later issue; the availability projection
 // of other OMS processes already follows it.
-import type { DbOrTrx } from '../db/database.ts';
+import { bulkInsert } from '../db/bulk.ts';
+import type { DbOrTrx, Dialect } from '../db/database.ts';
 import { newId } from '../shared/ids.ts';
 
 /** Identifies this OMS process in the outbox rows it writes. */
@@ -15,26 +16,25 @@ export interface DomainEvent {
   payload: object;
 }
 
-export async function appendEvents(trx: DbOrTrx, now: number, events: DomainEvent[]): Promise<void> {
+export async function appendEvents(trx: DbOrTrx, dialect: Dialect, now: number, events: DomainEvent[]): Promise<void> {
   if (events.length === 0) return;
-  // Bounded batches keep the parameter count under SQLite's and PostgreSQL's limits.
-  for (let i = 0; i < events.length; i += 500) {
-    await trx
-      .insertInto('outbox')
-      .values(
-        events.slice(i, i + 500).map((e) => ({
-          event_id: newId('evt'),
-          type: e.type,
-          aggregate_type: e.aggregateType,
-          aggregate_id: e.aggregateId,
-          aggregate_seq: e.aggregateSeq,
-          payload: JSON.stringify(e.payload),
-          origin: PROCESS_ORIGIN,
-          occurred_at: now,
-        })),
-      )
-      .execute();
-  }
+  // One shape of statement whatever the count: a debouncer pass can append thousands.
+  await bulkInsert(
+    trx,
+    dialect,
+    'outbox',
+    [
+      ['event_id', 'text'],
+      ['type', 'text'],
+      ['aggregate_type', 'text'],
+      ['aggregate_id', 'text'],
+      ['aggregate_seq', 'bigint'],
+      ['payload', 'text'],
+      ['origin', 'text'],
+      ['occurred_at', 'bigint'],
+    ],
+    events.map((e) => [newId('evt'), e.type, e.aggregateType, e.aggregateId, e.aggregateSeq, JSON.stringify(e.payload), PROCESS_ORIGIN, now]),
+  );
 }
 
 export interface StoredEvent {

@@ -213,7 +213,7 @@ async function recordImport(ctx: Ctx, s: ImportSummary, opts: ImportOptions, sta
       .insertInto('feed_imports')
       .values({ id: s.id, kind: s.kind, source: opts.source, as_of: opts.asOf ?? null, status: 'completed', rows_applied: s.applied, rows_ignored: s.ignored, rows_rejected: s.rejected, problems: JSON.stringify(s.problems), started_at: startedAt, finished_at: now })
       .execute();
-    await appendEvents(trx, now, [
+    await appendEvents(trx, ctx.store.dialect, now, [
       {
         type: 'stock.import_completed',
         aggregateType: 'feed_import',

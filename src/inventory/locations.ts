@@ -148,7 +148,7 @@ export async function upsertLocation(ctx: Ctx, input: LocationInput): Promise<{ 
     }
     // Active flag, type, tags or default safety stock may change what channels see.
     if (existing) await markAllDirty(trx, now);
-    await appendEvents(trx, now, [
+    await appendEvents(trx, ctx.store.dialect, now, [
       {
         type: existing ? 'location.updated' : 'location.created',
         aggregateType: 'location',

@@ -107,6 +107,7 @@ export async function upsertSkus(ctx: Ctx, inputs: SkuInput[]): Promise<Sku[]> {
     }
     await appendEvents(
       trx,
+      ctx.store.dialect,
       now,
       out.map((r) => ({
         type: r.version === 1 ? 'sku.created' : 'sku.updated',

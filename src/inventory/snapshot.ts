@@ -114,6 +114,7 @@ export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSn
     const code = new Map(locs.map((l) => [l.id, l.code]));
     await appendEvents(
       trx,
+      ctx.store.dialect,
       now,
       touched.map((id) => {
         const skuIds = writes.filter((w) => w.locationId === id).map((w) => w.skuId);

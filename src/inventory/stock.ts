@@ -123,7 +123,7 @@ export async function applyDelta(ctx: Ctx, d: DeltaInput, source: string): Promi
         })
         .execute();
       await markDirty(trx, ctx.store.dialect, [skuId], now);
-      await appendEvents(trx, now, [
+      await appendEvents(trx, ctx.store.dialect, now, [
         {
           type: 'stock.adjusted',
           aggregateType: 'stock_position',
@@ -165,7 +165,7 @@ export async function setSafetyStock(ctx: Ctx, location: string, sku: string, sa
       .returning([...POSITION_COLS])
       .executeTakeFirstOrThrow();
     await markDirty(trx, ctx.store.dialect, [skuId], now);
-    await appendEvents(trx, now, [
+    await appendEvents(trx, ctx.store.dialect, now, [
       { type: 'stock.safety_stock_set', aggregateType: 'stock_position', aggregateId: `${location}:${sku}`, aggregateSeq: row.version, payload: { location, sku, location_id: locationId, sku_id: skuId, safety_stock: safetyStock } },
     ]);
     return row;
@@ -224,7 +224,7 @@ export async function reserve(ctx: Ctx, input: ReservationInput, trxIn?: Trx): P
       .values({ id, location_id: locationId, sku_id: skuId, quantity: q, status: 'active', channel_id: input.channelId ?? null, reference: input.reference ?? null, created_at: now, updated_at: now })
       .execute();
     await markDirty(trx, ctx.store.dialect, [skuId], now);
-    await appendEvents(trx, now, [
+    await appendEvents(trx, ctx.store.dialect, now, [
       { type: 'stock.reserved', aggregateType: 'reservation', aggregateId: id, aggregateSeq: 1, payload: { reservation_id: id, location: input.location, sku: input.sku, location_id: locationId, sku_id: skuId, quantity: q, reference: input.reference ?? null } },
     ]);
     return { row, reservation: { id, locationId, skuId, quantity: q, status: 'active' as const, reference: input.reference ?? null } };
@@ -258,7 +258,7 @@ export async function endReservation(ctx: Ctx, id: string, to: 'released' | 'con
       .returning([...POSITION_COLS])
       .executeTakeFirstOrThrow();
     await markDirty(trx, ctx.store.dialect, [res.sku_id], now);
-    await appendEvents(trx, now, [
+    await appendEvents(trx, ctx.store.dialect, now, [
       { type: to === 'released' ? 'stock.reservation_released' : 'stock.reservation_consumed', aggregateType: 'reservation', aggregateId: id, aggregateSeq: 2, payload: { reservation_id: id, location_id: res.location_id, sku_id: res.sku_id, quantity: res.quantity } },
     ]);
     return row;

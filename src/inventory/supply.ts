@@ -49,7 +49,7 @@ export async function upsertSupply(ctx: Ctx, input: SupplyInput): Promise<Supply
       .returningAll()
       .executeTakeFirstOrThrow();
     await markDirty(trx, ctx.store.dialect, [skuId], now);
-    await appendEvents(trx, now, [
+    await appendEvents(trx, ctx.store.dialect, now, [
       { type: 'supply.upserted', aggregateType: 'supply', aggregateId: row.id, aggregateSeq: now, payload: { id: row.id, kind: row.kind, reference: row.reference, location: input.location, sku: input.sku, sku_id: skuId, quantity: row.quantity, expected_at: new Date(row.expected_at).toISOString() } },
     ]);
     return row;
