@@ -7,7 +7,7 @@ import { bulkInsert } from '../db/bulk.ts';
 export async function markDirty(trx: DbOrTrx, dialect: Dialect, skuIds: Iterable<number>, now: number, recent?: RecentMarks): Promise<number[]> {
   const ids = [...new Set(skuIds)].filter((id) => !recent?.covers(id, now));
   if (ids.length === 0) return ids;
-  await bulkInsert(trx, dialect, 'availability_dirty', [['sku_id', 'bigint'], ['marked_at', 'bigint']], ids.map((id) => [id, now]));
+  await bulkInsert(trx, dialect, 'availability_dirty', [['sku_id', 'bigint']], ids.map((id) => [id]), '', [['marked_at', 'bigint', now]]);
   return ids;
 }
 

@@ -33,8 +33,9 @@ export type ColumnType = 'bigint' | 'integer' | 'text';
 /**
  * Inserts many rows with one statement shape per dialect: on PostgreSQL one
  * `insert … select * from unnest($1::bigint[], …)` per 10,000 rows (one parse, one plan, one
- * round trip), on SQLite multi-row VALUES of up to 500 rows. `tail` is appended as is
- * (an ON CONFLICT clause). Rows are arrays in column order.
+ * round trip), on SQLite multi-row VALUES of up to 500 rows. `same` are columns whose value
+ * is the same for every row: bound once per statement, not once per row. `tail` is appended
+ * as is (an ON CONFLICT clause). Rows are arrays in `columns` order.
  */
 export async function bulkInsert(
   db: DbOrTrx,
@@ -43,27 +44,36 @@ export async function bulkInsert(
   columns: Array<[name: string, type: ColumnType]>,
   rows: unknown[][],
   tail = '',
+  same: Array<[name: string, type: ColumnType, value: unknown]> = [],
 ): Promise<void> {
   if (rows.length === 0) return;
-  const names = columns.map((c) => c[0]).join(', ');
+  const names = [...columns.map((c) => c[0]), ...same.map((c) => c[0])].join(', ');
+  const width = columns.length;
   if (dialect === 'postgres') {
-    const text = `insert into ${table} (${names}) select * from unnest(${columns.map((c, i) => `$${i + 1}::${c[1]}[]`).join(', ')}) ${tail}`;
+    const constants = same.map((c, i) => `, $${width + i + 1}::${c[1]}`).join('');
+    // "where true": an INSERT … SELECT followed by ON CONFLICT needs it to parse unambiguously.
+    const text = `insert into ${table} (${names}) select *${constants} from unnest(${columns.map((c, i) => `$${i + 1}::${c[1]}[]`).join(', ')}) where true ${tail}`;
     for (let i = 0; i < rows.length; i += 10_000) {
       const slice = rows.slice(i, i + 10_000);
-      await execRaw(db, text, columns.map((_, c) => slice.map((r) => r[c])));
+      await execRaw(db, text, [...columns.map((_, c) => slice.map((r) => r[c])), ...same.map((c) => c[2])]);
     }
     return;
   }
   // 500 rows a statement measured fastest here (against 100 and 2,000).
-  const per = Math.max(1, Math.min(500, Math.floor(30_000 / columns.length)));
-  const width = columns.length;
+  const per = Math.max(1, Math.min(500, Math.floor(30_000 / width)));
+  const head = same.map((c) => c[2]);
   for (let i = 0; i < rows.length; i += per) {
     const n = Math.min(per, rows.length - i);
-    const params = new Array(n * width);
+    const params = new Array(head.length + n * width);
+    for (let k = 0; k < head.length; k++) params[k] = head[k];
     for (let r = 0; r < n; r++) {
       const row = rows[i + r];
-      for (let c = 0; c < width; c++) params[r * width + c] = row[c];
+      for (let c = 0; c < width; c++) params[head.length + r * width + c] = row[c];
     }
-    await execRaw(db, `insert into ${table} (${names}) values ${valuesList(dialect, n, width)} ${tail}`, params);
+    const text =
+      same.length === 0
+        ? `insert into ${table} (${names}) values ${valuesList(dialect, n, width)} ${tail}`
+        : `insert into ${table} (${names}) select *${', ?'.repeat(same.length)} from (values ${valuesList(dialect, n, width)}) where true ${tail}`;
+    await execRaw(db, text, params);
   }
 }

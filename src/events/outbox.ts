@@ -30,10 +30,13 @@ export async function appendEvents(trx: DbOrTrx, dialect: Dialect, now: number, 
       ['aggregate_id', 'text'],
       ['aggregate_seq', 'bigint'],
       ['payload', 'text'],
-      ['origin', 'text'],
-      ['occurred_at', 'bigint'],
     ],
-    events.map((e) => [newId('evt'), e.type, e.aggregateType, e.aggregateId, e.aggregateSeq, JSON.stringify(e.payload), PROCESS_ORIGIN, now]),
+    events.map((e) => [newId('evt'), e.type, e.aggregateType, e.aggregateId, e.aggregateSeq, JSON.stringify(e.payload)]),
+    '',
+    [
+      ['origin', 'text', PROCESS_ORIGIN],
+      ['occurred_at', 'bigint', now],
+    ],
   );
 }
 

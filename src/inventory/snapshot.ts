@@ -33,9 +33,9 @@ export interface BatchResult {
   staleLocations: number[];
 }
 
-const POSITION_SHELL: Array<[string, ColumnType]> = [['location_id', 'bigint'], ['sku_id', 'bigint'], ['on_hand', 'integer'], ['reserved', 'integer'], ['quarantine', 'integer'], ['version', 'integer'], ['updated_at', 'bigint']];
-const POSITION_COUNT: Array<[string, ColumnType]> = [['location_id', 'bigint'], ['sku_id', 'bigint'], ['on_hand', 'integer'], ['reserved', 'integer'], ['quarantine', 'integer'], ['baseline_as_of', 'bigint'], ['version', 'integer'], ['updated_at', 'bigint']];
-const MOVEMENT: Array<[string, ColumnType]> = [['location_id', 'bigint'], ['sku_id', 'bigint'], ['kind', 'text'], ['quantity', 'integer'], ['on_hand_change', 'integer'], ['quarantine_change', 'integer'], ['occurred_at', 'bigint'], ['recorded_at', 'bigint'], ['source', 'text']];
+const POSITION_KEY: Array<[string, ColumnType]> = [['location_id', 'bigint'], ['sku_id', 'bigint']];
+const POSITION_COUNT: Array<[string, ColumnType]> = [['location_id', 'bigint'], ['sku_id', 'bigint'], ['on_hand', 'integer'], ['quarantine', 'integer']];
+const MOVEMENT: Array<[string, ColumnType]> = [['location_id', 'bigint'], ['sku_id', 'bigint'], ['quantity', 'integer'], ['on_hand_change', 'integer'], ['quarantine_change', 'integer']];
 
 
 export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSnapshotRow[], source: string, mode: 'full' | 'partial' = 'full'): Promise<BatchResult> {
@@ -64,7 +64,13 @@ export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSn
       // missing ones empty, then read (and lock) them too.
       const missing = live.filter((_, i) => old[i] === undefined);
       if (missing.length) {
-        await bulkInsert(trx, dialect, 'stock_positions', POSITION_SHELL, missing.map((r) => [r.locationId, r.skuId, 0, 0, 0, 0, now]), 'on conflict (location_id, sku_id) do nothing');
+        await bulkInsert(trx, dialect, 'stock_positions', POSITION_KEY, missing.map((r) => [r.locationId, r.skuId]), 'on conflict (location_id, sku_id) do nothing', [
+          ['on_hand', 'integer', 0],
+          ['reserved', 'integer', 0],
+          ['quarantine', 'integer', 0],
+          ['version', 'integer', 0],
+          ['updated_at', 'bigint', now],
+        ]);
         found = [...found, ...(await readPositions(trx, dialect, missing, true))].sort((a, b) => key(a[0], a[1]) - key(b[0], b[1]));
         old = align(live, found);
       }
@@ -95,12 +101,31 @@ export async function applySnapshotBatch(ctx: Ctx, asOf: number, rows: LocatedSn
       dialect,
       'stock_positions',
       POSITION_COUNT,
-      writes.map((w) => [w.locationId, w.skuId, w.onHand, 0, w.quarantine, asOf, 1, now]),
+      writes.map((w) => [w.locationId, w.skuId, w.onHand, w.quarantine]),
       `on conflict (location_id, sku_id) do update set on_hand = excluded.on_hand, quarantine = excluded.quarantine,
        baseline_as_of = excluded.baseline_as_of, version = stock_positions.version + 1, updated_at = excluded.updated_at`,
+      [
+        ['reserved', 'integer', 0],
+        ['baseline_as_of', 'bigint', asOf],
+        ['version', 'integer', 1],
+        ['updated_at', 'bigint', now],
+      ],
     );
     const moved = writes.filter((w) => w.dOnHand !== 0 || w.dQuarantine !== 0);
-    await bulkInsert(trx, dialect, 'stock_movements', MOVEMENT, moved.map((w) => [w.locationId, w.skuId, 'snapshot', w.counted, w.dOnHand, w.dQuarantine, asOf, now, source]));
+    await bulkInsert(
+      trx,
+      dialect,
+      'stock_movements',
+      MOVEMENT,
+      moved.map((w) => [w.locationId, w.skuId, w.counted, w.dOnHand, w.dQuarantine]),
+      '',
+      [
+        ['kind', 'text', 'snapshot'],
+        ['occurred_at', 'bigint', asOf],
+        ['recorded_at', 'bigint', now],
+        ['source', 'text', source],
+      ],
+    );
     const touched = [...new Set(writes.map((w) => w.locationId))];
     if (mode === 'full' && touched.length) {
       await trx
