@@ -141,9 +141,11 @@ export async function upsertLocation(ctx: Ctx, input: LocationInput): Promise<{ 
         .values({ ...values, version: 1, created_at: now, snapshot_as_of: null })
         .onConflict((oc) => oc.column('code').doNothing())
         .returningAll()
-        .executeTakeFirstOrThrow()
-        .catch(() => {
-          throw new AppError('conflict', `Location '${input.code}' was created concurrently; retry`);
+        .executeTakeFirst()
+        .then((r) => {
+          // DO NOTHING returned no row: another request created this code in the meantime.
+          if (!r) throw new AppError('conflict', `Location '${input.code}' was created concurrently; retry`);
+          return r;
         });
     }
     // Active flag, type, tags or default safety stock may change what channels see.

@@ -1,22 +1,20 @@
 // Several OMS processes on one PostgreSQL: real `oms serve` processes race for the last
 // units and follow each other's changes through the outbox. PostgreSQL only.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/auth/keys.ts';
 import { checkIntegrity } from '../../src/inventory/integrity.ts';
 import { applySnapshotChunk } from '../../src/inventory/snapshot.ts';
 import { openContext } from '../../src/runtime.ts';
-import { PG_URL } from '../support/backends.ts';
+import { createPgSchema, PG_URL } from '../support/backends.ts';
 import { smallNetwork } from '../support/fixtures.ts';
 
 const OMS = path.resolve('bin/oms.js');
 
 describe.skipIf(!PG_URL)('several OMS processes on one PostgreSQL', () => {
-  const schema = `mp_${randomBytes(4).toString('hex')}`;
   let url = '';
+  let dropSchema = async () => {};
   const servers: ChildProcess[] = [];
   const bases: string[] = [];
   let key = '';
@@ -40,13 +38,9 @@ describe.skipIf(!PG_URL)('several OMS processes on one PostgreSQL', () => {
     });
 
   beforeAll(async () => {
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    await c.query(`create schema ${schema}`);
-    await c.end();
-    const u = new URL(PG_URL as string);
-    u.searchParams.set('options', `-c search_path=${schema}`);
-    url = u.toString();
+    const pgSchema = await createPgSchema('mp');
+    url = pgSchema.url;
+    dropSchema = pgSchema.drop;
     const ctx = await openContext({ databaseUrl: url, dataDir: '/tmp', poolSize: 2 });
     await smallNetwork(ctx);
     const loc = ctx.projection.location('WH1');
@@ -59,10 +53,7 @@ describe.skipIf(!PG_URL)('several OMS processes on one PostgreSQL', () => {
   afterAll(async () => {
     for (const s of servers) s.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    await c.query(`drop schema if exists ${schema} cascade`);
-    await c.end();
+    await dropSchema();
   });
 
   const headers = () => ({ authorization: `Bearer ${key}`, 'content-type': 'application/json' });

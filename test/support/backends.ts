@@ -12,6 +12,21 @@ import { ManualClock } from '../../src/shared/clock.ts';
 export const PG_URL = process.env.OMS_TEST_DATABASE_URL;
 export const BACKENDS: Array<'sqlite' | 'postgres'> = PG_URL ? ['sqlite', 'postgres'] : ['sqlite'];
 
+/** A fresh PostgreSQL schema: the URL that points at it, and how to drop it. */
+export async function createPgSchema(prefix: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const schema = `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const run = async (text: string) => {
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    await c.query(text);
+    await c.end();
+  };
+  await run(`create schema ${schema}`);
+  const url = new URL(PG_URL as string);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return { url: url.toString(), drop: () => run(`drop schema if exists ${schema} cascade`) };
+}
+
 export interface TestEnv {
   backend: 'sqlite' | 'postgres';
   ctx: Ctx;
@@ -34,20 +49,9 @@ export async function createTestEnv(backend: 'sqlite' | 'postgres', opts: { pool
       for (const f of [file, `${file}-wal`, `${file}-shm`]) fs.rmSync(f, { force: true });
     };
   } else {
-    const schema = `t_${process.pid}_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: PG_URL });
-    await admin.connect();
-    await admin.query(`create schema ${schema}`);
-    await admin.end();
-    const url = new URL(PG_URL as string);
-    url.searchParams.set('options', `-c search_path=${schema}`);
-    open = () => openPostgres(url.toString(), opts.poolSize ?? 20).store;
-    drop = async () => {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`drop schema ${schema} cascade`);
-      await c.end();
-    };
+    const pgSchema = await createPgSchema('t');
+    open = () => openPostgres(pgSchema.url, opts.poolSize ?? 20).store;
+    drop = pgSchema.drop;
   }
   const first = open();
   stores.push(first);
