@@ -13,6 +13,8 @@ export interface Config {
   followMs: number;
   reconcileMs: number;
   poolSize: number;
+  /** JSON file of carrier services (see docs/carriers.md); null = the built-in demo services. */
+  carriersFile: string | null;
 }
 
 function int(name: string, def: number): number {
@@ -36,5 +38,6 @@ export function loadConfig(env = process.env): Config {
     followMs: int('OMS_FOLLOW_MS', 250),
     reconcileMs: int('OMS_RECONCILE_MS', 10_000),
     poolSize: int('OMS_PG_POOL', 10),
+    carriersFile: env.OMS_CARRIERS_FILE ? path.resolve(env.OMS_CARRIERS_FILE) : null,
   };
 }

@@ -3,7 +3,10 @@
 import type { RecentMarks } from './availability/dirty.ts';
 import type { StockProjection } from './availability/projection.ts';
 import type { Store } from './db/database.ts';
+import type { CarrierConfig } from './carriers/model.ts';
 import type { Clock } from './shared/clock.ts';
+import type { CapacityUsage } from './sourcing/capacity.ts';
+import type { PublishedRules } from './sourcing/rule-sets.ts';
 
 export interface Ctx {
   store: Store;
@@ -11,4 +14,6 @@ export interface Ctx {
   projection: StockProjection;
   /** Dirty marks this process committed recently (see RecentMarks); optional. */
   recentMarks?: RecentMarks;
+  /** Sourcing state per process: the published rules (cached), carriers, capacity used today. */
+  sourcing: { rules: PublishedRules; carriers: CarrierConfig; capacity: CapacityUsage };
 }

@@ -12,7 +12,11 @@ import { openStore, type Store } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { type App, buildApp } from './http/app.ts';
 import { toLocationFacts } from './inventory/locations.ts';
+import { loadCarrierConfig } from './carriers/load.ts';
+import { loadPlaces } from './geo/places.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
+import { CapacityUsage } from './sourcing/capacity.ts';
+import { PublishedRules } from './sourcing/rule-sets.ts';
 
 /**
  * Opens the store and loads the projection. `positions: false` loads only the reference data
@@ -20,14 +24,19 @@ import { type Clock, systemClock } from './shared/clock.ts';
  * the memory and time of a server's full availability picture.
  */
 export async function openContext(
-  config: Pick<Config, 'databaseUrl' | 'dataDir'> & { poolSize?: number },
+  config: Pick<Config, 'databaseUrl' | 'dataDir'> & { poolSize?: number; carriersFile?: string | null },
   clock: Clock = systemClock,
   store?: Store,
   opts: { positions?: boolean } = {},
 ): Promise<Ctx> {
   const s = store ?? openStore(config);
   await migrate(s);
-  const ctx: Ctx = { store: s, clock, projection: new StockProjection() };
+  const ctx: Ctx = {
+    store: s,
+    clock,
+    projection: new StockProjection(),
+    sourcing: { rules: new PublishedRules(), carriers: loadCarrierConfig(config.carriersFile), capacity: new CapacityUsage() },
+  };
   await reload(ctx, opts);
   return ctx;
 }
@@ -46,6 +55,9 @@ export interface Runtime {
 
 export async function startRuntime(config: Config, opts: { logger?: boolean | object; clock?: Clock; background?: boolean } = {}): Promise<Runtime> {
   const ctx = await openContext(config, opts.clock);
+  // The offline place index (postal codes → coordinates) takes ~2 s to build: pay it before
+  // serving, not on the first order that carries only a postal code.
+  loadPlaces();
   ctx.recentMarks = new RecentMarks(config.debounceMs);
   const keys = new KeyVerifier(ctx);
   const follower = new OutboxFollower(ctx);

@@ -29,6 +29,10 @@ export interface LocationFacts {
   capabilities: Capability[];
   defaultSafetyStock: number;
   active: boolean;
+  /** Sourcing facts: higher priority is preferred; cost per shipment in minor units. */
+  priority: number;
+  shipmentCost: number;
+  dailyCapacity: number | null;
 }
 
 /**

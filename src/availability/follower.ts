@@ -8,7 +8,7 @@ import type { Database } from '../db/schema.ts';
 import { toChannel } from '../channels/channels.ts';
 import { PROCESS_ORIGIN } from '../events/outbox.ts';
 import { toLocationFacts } from '../inventory/locations.ts';
-import { reloadSupply } from './projection.ts';
+import { reloadSupply, SKU_META_COLUMNS, toSkuMeta } from './projection.ts';
 
 const GAP_WAIT_MS = 5_000;
 const BATCH = 5000;
@@ -113,8 +113,8 @@ export class OutboxFollower {
       const row = await db.selectFrom('locations').selectAll().where('code', '=', aggregateId).executeTakeFirst();
       if (row) p.setLocation(toLocationFacts(row));
     } else if (type.startsWith('sku.')) {
-      const row = await db.selectFrom('skus').select(['id', 'code', 'backorderable']).where('code', '=', aggregateId).executeTakeFirst();
-      if (row) p.setSku({ id: row.id, code: row.code, backorderable: row.backorderable === 1 });
+      const row = await db.selectFrom('skus').select(SKU_META_COLUMNS).where('code', '=', aggregateId).executeTakeFirst();
+      if (row) p.setSku(toSkuMeta(row));
     } else if (type.startsWith('channel.')) {
       const row = await db.selectFrom('channels').selectAll().where('code', '=', aggregateId).executeTakeFirst();
       if (row) p.setChannel(toChannel(row));

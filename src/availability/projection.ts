@@ -22,6 +22,16 @@ export interface SkuMeta {
   id: number;
   code: string;
   backorderable: boolean;
+  /** What sourcing rules select on, and what carriers price. */
+  demandClass: string | null;
+  tags: string[];
+  weightG: number | null;
+}
+
+export const SKU_META_COLUMNS = ['id', 'code', 'backorderable', 'demand_class', 'tags', 'weight_g'] as const;
+
+export function toSkuMeta(r: { id: number; code: string; backorderable: number; demand_class: string | null; tags: string; weight_g: number | null }): SkuMeta {
+  return { id: r.id, code: r.code, backorderable: r.backorderable === 1, demandClass: r.demand_class, tags: JSON.parse(r.tags) as string[], weightG: r.weight_g };
 }
 
 class SkuStock {
@@ -272,9 +282,9 @@ export async function loadProjection(db: Db, dialect: Dialect, projection: Stock
   for (const row of await selectChannels(db)) projection.setChannel(toFacts.channel(row));
   let lastSku = 0;
   for (;;) {
-    const skus = await db.selectFrom('skus').select(['id', 'code', 'backorderable']).where('id', '>', lastSku).orderBy('id').limit(50_000).execute();
+    const skus = await db.selectFrom('skus').select(SKU_META_COLUMNS).where('id', '>', lastSku).orderBy('id').limit(50_000).execute();
     if (skus.length === 0) break;
-    for (const s of skus) projection.setSku({ id: s.id, code: s.code, backorderable: s.backorderable === 1 });
+    for (const s of skus) projection.setSku(toSkuMeta(s));
     lastSku = skus[skus.length - 1].id;
   }
   if (opts.positions === false) {

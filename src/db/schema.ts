@@ -189,4 +189,32 @@ export interface Database {
   availability_dirty: AvailabilityDirtyTable;
   availability_published: AvailabilityPublishedTable;
   feed_imports: FeedImportTable;
+  sourcing_rule_sets: SourcingRuleSetTable;
+  sourcing_publications: SourcingPublicationTable;
+  location_capacity_usage: LocationCapacityUsageTable;
+}
+
+export interface SourcingRuleSetTable {
+  id: Generated<number>;
+  name: string;
+  /** The rule set as JSON (validated before it is saved). */
+  body: string;
+  note: string | null;
+  created_by: string;
+  created_at: number;
+}
+
+export interface SourcingPublicationTable {
+  id: Generated<number>;
+  rule_set_id: number;
+  action: 'publish' | 'rollback';
+  published_by: string;
+  published_at: number;
+}
+
+export interface LocationCapacityUsageTable {
+  location_id: number;
+  /** UTC day, YYYY-MM-DD. */
+  day: string;
+  used: number;
 }

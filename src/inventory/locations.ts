@@ -54,6 +54,9 @@ export function toLocationFacts(r: LocationRow): LocationFacts {
     capabilities: l.capabilities,
     defaultSafetyStock: l.defaultSafetyStock,
     active: l.active,
+    priority: l.priority,
+    shipmentCost: l.shipmentCost,
+    dailyCapacity: l.dailyCapacity,
   };
 }
 

@@ -1,5 +1,6 @@
 // SKUs: repository and use cases. Bulk upsert serves the catalogue feed and the demo.
 import type { Selectable } from 'kysely';
+import { toSkuMeta } from '../availability/projection.ts';
 import type { Ctx } from '../context.ts';
 import type { DbOrTrx } from '../db/database.ts';
 import type { SkuTable } from '../db/schema.ts';
@@ -119,7 +120,7 @@ export async function upsertSkus(ctx: Ctx, inputs: SkuInput[]): Promise<Sku[]> {
     );
     return out;
   });
-  for (const r of rows) ctx.projection.setSku({ id: r.id, code: r.code, backorderable: r.backorderable === 1 });
+  for (const r of rows) ctx.projection.setSku(toSkuMeta(r));
   return rows.map(toSku);
 }
 

@@ -201,10 +201,21 @@ export interface Reservation {
  * any number of processes can never oversell.
  */
 export async function reserve(ctx: Ctx, input: ReservationInput, trxIn?: Trx): Promise<Reservation> {
+  const run = (trx: Trx) => reserveWithin(ctx, trx, input);
+  const { row, reservation } = trxIn ? await run(trxIn) : await ctx.store.db.transaction().execute(run);
+  if (!trxIn) ctx.projection.apply(row);
+  return reservation;
+}
+
+/**
+ * The reservation inside a caller's transaction. Returns the position row as committed, for
+ * the caller to apply to the projection after its commit.
+ */
+export async function reserveWithin(ctx: Ctx, trx: Trx, input: ReservationInput): Promise<{ row: PositionRow; reservation: Reservation }> {
   if (!Number.isInteger(input.quantity) || input.quantity <= 0) throw new AppError('validation_failed', 'quantity must be a positive integer');
   const { locationId, skuId } = resolveIds(ctx, input.location, input.sku);
   const now = ctx.clock.now();
-  const run = async (trx: Trx) => {
+  {
     const q = input.quantity;
     const buffer = input.buffer ?? 0;
     const row = await trx
@@ -228,10 +239,7 @@ export async function reserve(ctx: Ctx, input: ReservationInput, trxIn?: Trx): P
       { type: 'stock.reserved', aggregateType: 'reservation', aggregateId: id, aggregateSeq: 1, payload: { reservation_id: id, location: input.location, sku: input.sku, location_id: locationId, sku_id: skuId, quantity: q, reference: input.reference ?? null } },
     ]);
     return { row, reservation: { id, locationId, skuId, quantity: q, status: 'active' as const, reference: input.reference ?? null } };
-  };
-  const { row, reservation } = trxIn ? await run(trxIn) : await ctx.store.db.transaction().execute(run);
-  if (!trxIn) ctx.projection.apply(row);
-  return reservation;
+  }
 }
 
 /** Releases (or consumes) an active reservation exactly once; a second call is a no-op. */

@@ -46,6 +46,9 @@ const loc = (over: Partial<LocationFacts> = {}): LocationFacts => ({
   capabilities: [],
   defaultSafetyStock: 0,
   active: true,
+  priority: 0,
+  shipmentCost: 0,
+  dailyCapacity: null,
   ...over,
 });
 

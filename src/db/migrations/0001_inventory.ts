@@ -5,7 +5,7 @@ import type { Dialect } from '../database.ts';
 
 type Any = Kysely<unknown>;
 
-function autoId<T extends string>(t: CreateTableBuilder<T, never>, dialect: Dialect) {
+export function autoId<T extends string>(t: CreateTableBuilder<T, never>, dialect: Dialect) {
   return dialect === 'postgres'
     ? t.addColumn('id', 'bigserial', (c) => c.primaryKey())
     : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());

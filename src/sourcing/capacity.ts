@@ -1,0 +1,48 @@
+// Daily fulfilment capacity: how many shipments each location has taken today. Sourcing and
+// reservation count one per shipment in the same transaction; plans read a per-process copy
+// refreshed at most once a second (capacity is a soft limit, so a second's lag is fine).
+import { sql } from 'kysely';
+import type { Ctx } from '../context.ts';
+import type { DbOrTrx, Trx } from '../db/database.ts';
+
+export const utcDay = (t: number): string => new Date(t).toISOString().slice(0, 10);
+
+export class CapacityUsage {
+  private day = '';
+  private used = new Map<number, number>();
+  private loadedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly ttlMs = 1_000) {}
+
+  /** Shipments taken today per location id. */
+  async today(ctx: Ctx): Promise<Map<number, number>> {
+    const day = utcDay(ctx.clock.now());
+    if (day !== this.day || Date.now() - this.loadedAt >= this.ttlMs) {
+      const startedAt = Date.now();
+      this.used = await readUsage(ctx.store.db, day);
+      this.day = day;
+      this.loadedAt = startedAt;
+    }
+    return this.used;
+  }
+
+  invalidate(): void {
+    this.loadedAt = Number.NEGATIVE_INFINITY;
+  }
+}
+
+export async function readUsage(db: DbOrTrx, day: string): Promise<Map<number, number>> {
+  const rows = await db.selectFrom('location_capacity_usage').select(['location_id', 'used']).where('day', '=', day).execute();
+  return new Map(rows.map((r) => [r.location_id, r.used]));
+}
+
+/** Counts one shipment for each location (sorted, so concurrent callers lock in one order). */
+export async function countShipments(trx: Trx, locationIds: number[], day: string): Promise<void> {
+  for (const id of [...new Set(locationIds)].sort((a, b) => a - b)) {
+    await trx
+      .insertInto('location_capacity_usage')
+      .values({ location_id: id, day, used: 1 })
+      .onConflict((oc) => oc.columns(['location_id', 'day']).doUpdateSet({ used: sql<number>`location_capacity_usage.used + 1` }))
+      .execute();
+  }
+}

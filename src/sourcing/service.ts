@@ -1,0 +1,338 @@
+// Sourcing use cases: turn a request into the engine's input (skus, destination coordinates,
+// candidate stock for the channel, today's capacity), run the pure engine, and, for order
+// capture, reserve what the plan allocates atomically.
+//
+// sourceAndReserve: the engine plans on the in-memory projection (fast, maybe a moment
+// stale); the reservations are conditional UPDATEs in one transaction, in (location, sku)
+// order so concurrent orders never deadlock. If one loses a race, the transaction rolls back,
+// the projection is refreshed from the database for those skus, and the order is re-sourced,
+// a bounded number of times, before it is refused as out of stock. Nothing is oversold:
+// the database, not the projection, decides.
+import type { Ctx } from '../context.ts';
+import type { Trx } from '../db/database.ts';
+import { resolvePlace } from '../geo/places.ts';
+import type { Reservation } from '../inventory/stock.ts';
+import { reserveWithin } from '../inventory/stock.ts';
+import { startOfUtcDay } from '../availability/atp.ts';
+import type { PositionRow } from '../availability/projection.ts';
+import { AppError } from '../shared/errors.ts';
+import { countShipments, utcDay } from './capacity.ts';
+import { source } from './engine.ts';
+import type { Candidate, DeliveryMode, FutureStock, RuleSet, SourcingOrder, SourcingResult } from './model.ts';
+import { assertValidRuleSet, getRuleSet } from './rule-sets.ts';
+import { type SimulatedOrder, type SimulationResult, simulate } from './simulate.ts';
+
+export interface SourcingRequestLine {
+  lineId?: string;
+  sku: string;
+  quantity: number;
+  /** Unit price in minor units (the order value, for conditions on value). */
+  unitPrice?: number;
+}
+
+export interface SourcingRequest {
+  channel: string;
+  currency?: string;
+  /** Order value in minor units; by default Σ unitPrice × quantity. */
+  value?: number;
+  lines: SourcingRequestLine[];
+  delivery: {
+    mode: DeliveryMode;
+    country?: string | null;
+    postalCode?: string | null;
+    city?: string | null;
+    latitude?: number | null;
+    longitude?: number | null;
+    /** The store for click & collect and in-store orders (a location code). */
+    pickupLocation?: string | null;
+  };
+  excludeLocations?: string[];
+  promisedBy?: number | null;
+  carrierService?: string | null;
+  serviceLevel?: 'standard' | 'express' | null;
+}
+
+export interface PlannedSourcing {
+  ruleSet: { version: number | null; name: string };
+  result: SourcingResult;
+}
+
+/** Checks a request against the catalogue and network and builds the engine's order. */
+export function buildOrder(ctx: Ctx, req: SourcingRequest): SourcingOrder {
+  const p = ctx.projection;
+  if (!p.channel(req.channel)) throw new AppError('unknown_channel', `Channel '${req.channel}' does not exist`);
+  const unknown = [...new Set(req.lines.map((l) => l.sku).filter((s) => !p.sku(s)))];
+  if (unknown.length) throw new AppError('unknown_sku', `Unknown sku(s): ${unknown.slice(0, 10).join(', ')}`, { skus: unknown });
+  const ids = req.lines.map((l, i) => l.lineId ?? `L${i + 1}`);
+  const dup = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (dup) throw new AppError('validation_failed', `Line id '${dup}' is used twice`);
+  const badLoc = (req.excludeLocations ?? []).filter((c) => !p.location(c));
+  if (badLoc.length) throw new AppError('unknown_location', `Unknown location(s) to exclude: ${badLoc.join(', ')}`, { locations: badLoc });
+
+  const d = req.delivery;
+  let country: string;
+  let point: SourcingOrder['destination']['point'] = null;
+  let precision: SourcingOrder['destination']['precision'];
+  let geoSource: string;
+  let pickupLocation: string | null = null;
+  if (d.mode === 'click_and_collect' || d.mode === 'in_store') {
+    if (!d.pickupLocation) throw new AppError('validation_failed', `Delivery mode ${d.mode} needs delivery.pickup_location (a store code)`);
+    const loc = p.location(d.pickupLocation);
+    if (!loc) throw new AppError('unknown_location', `Location '${d.pickupLocation}' does not exist`);
+    if (d.mode === 'click_and_collect' && !loc.capabilities.includes('click_and_collect')) {
+      throw new AppError('validation_failed', `Location '${loc.code}' is not a click & collect pickup point`);
+    }
+    if (d.mode === 'in_store' && loc.type !== 'store') throw new AppError('validation_failed', `Location '${loc.code}' is not a store`);
+    pickupLocation = loc.code;
+    country = loc.country;
+    point = loc.latitude !== null && loc.longitude !== null ? { latitude: loc.latitude, longitude: loc.longitude } : null;
+    precision = point ? 'coordinates' : 'not_found';
+    geoSource = point ? `pickup store ${loc.code}` : `pickup store ${loc.code} has no coordinates`;
+  } else {
+    if (!d.country) throw new AppError('validation_failed', `Delivery mode ${d.mode} needs delivery.country`);
+    const geo = resolvePlace({ country: d.country, postalCode: d.postalCode, city: d.city, latitude: d.latitude, longitude: d.longitude });
+    country = d.country.toUpperCase();
+    point = geo.point;
+    precision = geo.precision;
+    geoSource = geo.source;
+  }
+  const value = req.value ?? req.lines.reduce((sum, l) => sum + (l.unitPrice ?? 0) * l.quantity, 0);
+  return {
+    channel: req.channel,
+    value,
+    currency: req.currency ?? 'EUR',
+    lines: req.lines.map((l, i) => {
+      const meta = p.sku(l.sku) as NonNullable<ReturnType<typeof p.sku>>;
+      return { lineId: ids[i], sku: l.sku, quantity: l.quantity, demandClass: meta.demandClass, tags: meta.tags, backorderable: meta.backorderable, weightG: meta.weightG };
+    }),
+    destination: { mode: d.mode, country, point, precision, geoSource, pickupLocation },
+    excludeLocations: req.excludeLocations ?? [],
+    pinnedCarrierService: req.carrierService ?? null,
+    serviceLevel: req.serviceLevel ?? null,
+    promisedBy: req.promisedBy ?? null,
+  };
+}
+
+/**
+ * Candidates for a channel: every location it exposes, with what the channel may promise
+ * there now and (for channels that sell future stock) the supply expected within its horizon.
+ * Synchronous over the projection, so it is one consistent picture.
+ */
+export function loadCandidates(ctx: Ctx, channelCode: string, skuCodes: string[], usedToday: Map<number, number>, now: number): Candidate[] {
+  const p = ctx.projection;
+  const channel = p.channel(channelCode);
+  if (!channel) throw new AppError('unknown_channel', `Channel '${channelCode}' does not exist`);
+  const byId = new Map<number, Candidate>();
+  const out: Candidate[] = [];
+  for (const loc of p.allLocations()) {
+    if (!p.isExposed(channelCode, loc.id)) continue;
+    const c: Candidate = {
+      code: loc.code,
+      type: loc.type,
+      capabilities: loc.capabilities,
+      country: loc.country,
+      point: loc.latitude !== null && loc.longitude !== null ? { latitude: loc.latitude, longitude: loc.longitude } : null,
+      priority: loc.priority,
+      shipmentCost: loc.shipmentCost,
+      remainingCapacity: loc.dailyCapacity === null ? null : loc.dailyCapacity - (usedToday.get(loc.id) ?? 0),
+      excluded: false,
+      available: new Map(),
+      future: new Map(),
+    };
+    byId.set(loc.id, c);
+    out.push(c);
+  }
+  const horizon = now + channel.futureHorizonDays * 86_400_000;
+  for (const code of new Set(skuCodes)) {
+    const sku = p.sku(code);
+    if (!sku) continue;
+    for (const l of p.perLocation(sku.id, channelCode)) if (l.available > 0) (byId.get(l.location.id) as Candidate).available.set(code, l.available);
+    if (!channel.futureStock || !sku.backorderable) continue;
+    for (const s of p.supplyOf(sku.id)) {
+      const c = byId.get(s.locationId);
+      if (!c || s.quantity <= 0 || s.expectedAt > horizon) continue;
+      const list = c.future.get(code) ?? [];
+      const day = Math.max(startOfUtcDay(s.expectedAt), startOfUtcDay(now));
+      const same = list.find((f) => f.expectedAt === day);
+      if (same) same.quantity += s.quantity;
+      else list.push({ expectedAt: day, quantity: s.quantity });
+      c.future.set(code, list);
+    }
+  }
+  for (const c of out) for (const list of c.future.values()) list.sort((a: FutureStock, b: FutureStock) => a.expectedAt - b.expectedAt);
+  return out;
+}
+
+async function rulesFor(ctx: Ctx, version?: number): Promise<{ version: number | null; ruleSet: RuleSet }> {
+  if (version !== undefined) {
+    const v = await getRuleSet(ctx.store.db, version);
+    return { version: v.version, ruleSet: v.ruleSet };
+  }
+  return ctx.sourcing.rules.get(ctx);
+}
+
+/** The dry run: the plan for the current stock, reserving nothing. */
+export async function planSourcing(ctx: Ctx, req: SourcingRequest, opts: { ruleSetVersion?: number } = {}): Promise<PlannedSourcing> {
+  const order = buildOrder(ctx, req);
+  const { version, ruleSet } = await rulesFor(ctx, opts.ruleSetVersion);
+  const now = ctx.clock.now();
+  const used = await ctx.sourcing.capacity.today(ctx);
+  const candidates = loadCandidates(ctx, order.channel, order.lines.map((l) => l.sku), used, now);
+  return { ruleSet: { version, name: ruleSet.name }, result: source(order, candidates, ruleSet, now, ctx.sourcing.carriers) };
+}
+
+export interface SourcedAndReserved<T> extends PlannedSourcing {
+  reservations: Reservation[];
+  /** How many plans it took (1 unless a reservation lost a race). */
+  attempts: number;
+  persisted: T;
+}
+
+export interface ReserveOptions<T> {
+  /** Stored on each reservation (the order id, later). */
+  reference: string;
+  /** Accept a plan with unfilled units (default: refuse it as out of stock). */
+  allowPartial?: boolean;
+  maxAttempts?: number;
+  /** Runs in the same transaction after the reservations (order capture stores the order here). */
+  persist?: (trx: Trx, planned: PlannedSourcing, reservations: Reservation[]) => Promise<T>;
+}
+
+export const MAX_SOURCING_ATTEMPTS = 4;
+
+class LostRace extends Error {
+  constructor(readonly skuIds: number[]) {
+    super('a reservation lost a race');
+  }
+}
+
+/** Sources and reserves atomically: either every allocation is reserved, or nothing is. */
+export async function sourceAndReserve<T = undefined>(ctx: Ctx, req: SourcingRequest, opts: ReserveOptions<T>): Promise<SourcedAndReserved<T>> {
+  const order = buildOrder(ctx, req);
+  const channel = ctx.projection.channel(order.channel) as NonNullable<ReturnType<typeof ctx.projection.channel>>;
+  const max = opts.maxAttempts ?? MAX_SOURCING_ATTEMPTS;
+  let last: SourcingResult | null = null;
+  for (let attempt = 1; attempt <= max; attempt++) {
+    const { version, ruleSet } = await ctx.sourcing.rules.get(ctx);
+    const now = ctx.clock.now();
+    const used = await ctx.sourcing.capacity.today(ctx);
+    const result = source(order, loadCandidates(ctx, order.channel, order.lines.map((l) => l.sku), used, now), ruleSet, now, ctx.sourcing.carriers);
+    last = result;
+    if (!result.plan.complete && !opts.allowPartial) throw outOfStock(result);
+    const planned: PlannedSourcing = { ruleSet: { version, name: ruleSet.name }, result };
+    const allocations = result.plan.lines
+      .flatMap((l) => l.allocations.map((a) => ({ ...a, sku: l.sku, lineId: l.lineId })))
+      .map((a) => ({ ...a, locationId: (ctx.projection.location(a.location) as { id: number }).id, skuId: (ctx.projection.sku(a.sku) as { id: number }).id }))
+      .sort((a, b) => a.locationId - b.locationId || a.skuId - b.skuId);
+    try {
+      const rows: PositionRow[] = [];
+      const { reservations, persisted } = await ctx.store.db.transaction().execute(async (trx) => {
+        const reservations: Reservation[] = [];
+        for (const a of allocations) {
+          try {
+            const r = await reserveWithin(ctx, trx, { location: a.location, sku: a.sku, quantity: a.quantity, buffer: channel.buffer, channelId: channel.id, reference: opts.reference });
+            rows.push(r.row);
+            reservations.push(r.reservation);
+          } catch (e) {
+            if (e instanceof AppError && e.code === 'insufficient_stock') throw new LostRace(allocations.map((x) => x.skuId));
+            throw e;
+          }
+        }
+        const shipFrom = result.plan.shipments.filter((s) => !s.backorder).map((s) => (ctx.projection.location(s.location) as { id: number }).id);
+        await countShipments(trx, shipFrom, utcDay(now));
+        const persisted = opts.persist ? await opts.persist(trx, planned, reservations) : (undefined as T);
+        return { reservations, persisted };
+      });
+      ctx.projection.applyAll(rows);
+      ctx.sourcing.capacity.invalidate();
+      return { ...planned, reservations, attempts: attempt, persisted };
+    } catch (e) {
+      if (!(e instanceof LostRace)) throw e;
+      await refreshPositions(ctx, e.skuIds);
+    }
+  }
+  throw outOfStock(last as SourcingResult, `stock kept changing under ${max} attempts to reserve it`);
+}
+
+/** Re-reads the positions of these skus into the projection (after losing a race). */
+async function refreshPositions(ctx: Ctx, skuIds: number[]): Promise<void> {
+  const ids = [...new Set(skuIds)];
+  const rows = await ctx.store.db
+    .selectFrom('stock_positions')
+    .select(['location_id', 'sku_id', 'on_hand', 'reserved', 'quarantine', 'safety_stock', 'version'])
+    .where('sku_id', 'in', ids)
+    .execute();
+  ctx.projection.applyAll(rows);
+}
+
+function outOfStock(result: SourcingResult, why?: string): AppError {
+  const lines = result.plan.lines
+    .filter((l) => l.unfilled > 0)
+    .map((l) => ({ line_id: l.lineId, sku: l.sku, requested: l.quantity, unfilled: l.unfilled, fillable: l.quantity - l.unfilled }));
+  const first = lines[0];
+  const message = why
+    ? `The order cannot be reserved: ${why}`
+    : `Not enough stock to source the order: ${lines.map((l) => `${l.unfilled} of ${l.requested} × ${l.sku}`).join(', ')} cannot be filled`;
+  return new AppError('out_of_stock', first ? message : `The order cannot be reserved: ${why ?? 'unknown reason'}`, { lines });
+}
+
+// ---- simulation --------------------------------------------------------------------------
+
+export interface SimulationOrderInput extends SourcingRequest {
+  reference?: string;
+}
+
+export type RuleSetChoice = { label: string; version: number | 'published' } | { label: string; ruleSet: RuleSet };
+
+export interface SimulationOutcome {
+  stockAsOf: number;
+  durationMs: number;
+  ruleSets: Array<{ label: string; version: number | null; name: string; metrics: SimulationResult['ruleSets'][number]['metrics'] }>;
+  perOrder: SimulationResult['perOrder'];
+  /** Orders that could not be read (unknown sku, channel, location): skipped, each with why. */
+  rejected: Array<{ index: number; reference: string; code: string; message: string }>;
+}
+
+/**
+ * Replays orders against rule sets on one stock picture, taken synchronously from the
+ * projection (consistent: no update lands while it is copied). Changes nothing.
+ */
+export async function simulateRuleSets(ctx: Ctx, inputs: SimulationOrderInput[], choices: RuleSetChoice[]): Promise<SimulationOutcome> {
+  const sets: Array<{ label: string; version: number | null; rules: RuleSet }> = [];
+  for (const c of choices) {
+    if ('ruleSet' in c) sets.push({ label: c.label, version: null, rules: assertValidRuleSet(c.ruleSet) });
+    else {
+      const r = await rulesFor(ctx, c.version === 'published' ? undefined : c.version);
+      sets.push({ label: c.label, version: r.version, rules: r.ruleSet });
+    }
+  }
+  const used = await ctx.sourcing.capacity.today(ctx);
+  const started = performance.now();
+  const now = ctx.clock.now();
+  const orders: SimulatedOrder[] = [];
+  const rejected: SimulationOutcome['rejected'] = [];
+  inputs.forEach((o, index) => {
+    const reference = o.reference ?? `#${index + 1}`;
+    try {
+      orders.push({ reference, order: buildOrder(ctx, o) });
+    } catch (e) {
+      if (!(e instanceof AppError)) throw e;
+      rejected.push({ index, reference, code: e.code, message: e.message });
+    }
+  });
+  const skusByChannel = new Map<string, Set<string>>();
+  for (const o of orders) {
+    const set = skusByChannel.get(o.order.channel) ?? new Set<string>();
+    for (const l of o.order.lines) set.add(l.sku);
+    skusByChannel.set(o.order.channel, set);
+  }
+  const stock = new Map([...skusByChannel].map(([ch, skus]) => [ch, loadCandidates(ctx, ch, [...skus], used, now)]));
+  const result = simulate(orders, stock, sets.map((s) => ({ label: s.label, rules: s.rules })), now, ctx.sourcing.carriers);
+  return {
+    stockAsOf: now,
+    durationMs: performance.now() - started,
+    ruleSets: result.ruleSets.map((r, i) => ({ label: r.label, version: sets[i].version, name: r.name, metrics: r.metrics })),
+    perOrder: result.perOrder,
+    rejected,
+  };
+}
