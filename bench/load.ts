@@ -9,6 +9,7 @@ import autocannon, { type Request } from 'autocannon';
 export type LoadSpec =
   | (Common & { kind: 'get'; paths: string[] })
   | (Common & { kind: 'post'; path: string; body: string })
+  | (Common & { kind: 'posts'; path: string; bodies: string[] })
   | (Common & { kind: 'deltas'; path: string; locations: string[]; skus: string[]; keyPrefix: string; seed: number });
 
 interface Common {
@@ -60,6 +61,11 @@ function requestsFor(spec: LoadSpec): { method: string; requests: Request[] } {
     return { method: 'GET', requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: paths[i++ % paths.length] }) }] };
   }
   if (spec.kind === 'post') return { method: 'POST', requests: [{ method: 'POST', path: spec.path, body: spec.body }] };
+  if (spec.kind === 'posts') {
+    const { bodies } = spec;
+    let k = 0;
+    return { method: 'POST', requests: [{ method: 'POST', path: spec.path, setupRequest: (req) => ({ ...req, body: bodies[k++ % bodies.length] }) }] };
+  }
   // One delta per request, unique idempotency key, position drawn from a fixed pseudo-random sequence.
   let n = 0;
   let x = spec.seed >>> 0 || 1;

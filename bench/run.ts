@@ -12,9 +12,21 @@ import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { type Backend, createBackend, DEFAULT_PG_URL, type RawDriver } from './backend.ts';
 import { atpBatch, atpHttp, feedDelta, feedSnapshot, type FigureContext, setupLoad } from './figures.ts';
 import { FULL_NETWORK, generateNetwork, QUICK_NETWORK } from './generate.ts';
+import { sourcingPlan, sourcingPlanHttp, sourcingSimulate, sourcingSplit } from './sourcing.ts';
 import { type BackendName, type Figure, log, machine, round } from './report.ts';
 
-const FIGURES = ['setup.generate', 'setup.load', 'atp.http', 'atp.batch', 'feed.delta', 'feed.snapshot'] as const;
+const FIGURES = [
+  'setup.generate',
+  'setup.load',
+  'atp.http',
+  'atp.batch',
+  'feed.delta',
+  'feed.snapshot',
+  'sourcing.plan',
+  'sourcing.plan.http',
+  'sourcing.simulate',
+  'sourcing.split',
+] as const;
 
 interface Options {
   prefixes: string[];
@@ -152,6 +164,11 @@ async function runBackend(name: BackendName, o: Options): Promise<void> {
       ['setup.load', () => setupLoad(fx, loadSeconds)],
       ['atp.http', () => atpHttp(fx)],
       ['atp.batch', () => atpBatch(fx)],
+      ['sourcing.plan', () => sourcingPlan(fx)],
+      ['sourcing.plan.http', () => sourcingPlanHttp(fx)],
+      ['sourcing.simulate', () => sourcingSimulate(fx)],
+      // Pure (no database): measured once, with the first backend.
+      ...(name === o.backends[0] ? ([['sourcing.split', async () => sourcingSplit(fx.common)]] as [string, () => Promise<Figure>][]) : []),
       ['feed.delta', () => feedDelta(fx)],
       ['feed.snapshot', () => feedSnapshot(fx)],
     ];

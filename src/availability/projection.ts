@@ -253,6 +253,24 @@ export class StockProjection {
     return out;
   }
 
+  /** Calls fn(locationId, available) for each exposed location with stock of the sku for the channel. */
+  forEachAvailable(skuId: number, channelCode: string, fn: (locationId: number, available: number) => void): void {
+    const view = this.channels.get(channelCode);
+    const s = this.stock.get(skuId);
+    if (!view || !s) return;
+    const { exposed, rules } = view;
+    const defaults = this.defaultSafety;
+    const { locIds, onHand, reserved, quarantine, safety } = s;
+    for (let i = 0; i < s.n; i++) {
+      const locId = locIds[i];
+      if (exposed[locId] !== 1) continue;
+      const sell = onHand[i] - reserved[i] - quarantine[i] - (safety[i] >= 0 ? safety[i] : defaults[locId]);
+      if (sell <= 0) continue;
+      const units = channelAvailable(sell, rules);
+      if (units > 0) fn(locId, units);
+    }
+  }
+
   positionCount(): number {
     let n = 0;
     for (const s of this.stock.values()) n += s.n;

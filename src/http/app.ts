@@ -13,6 +13,7 @@ import { ErrorBody } from './schemas.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerAvailabilityRoutes } from './routes/availability.ts';
 import { registerCatalogRoutes } from './routes/catalog.ts';
+import { registerSourcingRoutes } from './routes/sourcing.ts';
 import { registerStockRoutes } from './routes/stock.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 
@@ -156,6 +157,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   registerStockRoutes(app, opts.ctx, { csvLimit: opts.csvLimit ?? 1024 * 1024 * 1024 });
   registerAvailabilityRoutes(app, opts.ctx);
   registerAdminRoutes(app, opts.ctx, opts.keys);
+  registerSourcingRoutes(app, opts.ctx);
   return app;
 }
 

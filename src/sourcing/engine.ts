@@ -17,8 +17,10 @@ import type { Capability } from '../inventory/model.ts';
 import type {
   AttemptExplanation,
   Candidate,
-  CarrierNote,
+  CandidatePool,
+  CandidateOutcome,
   CandidateVerdict,
+  CarrierNote,
   Criterion,
   Fallback,
   LineExplanation,
@@ -57,6 +59,26 @@ const DROPSHIP: Strategy = {
   fallbacks: [],
 };
 
+const CAPS: Capability[] = ['ships', 'click_and_collect', 'order_in_store', 'accepts_returns'];
+const capBit = (c: Capability) => 1 << CAPS.indexOf(c);
+
+// Scratch buffers reused from plan to plan: source() is synchronous, so no two plans ever
+// share them at once. Large typed arrays are costly to allocate and to collect, and a plan
+// over 1,000 locations needs a dozen of them. Nothing an explanation reads later lives here.
+const pools = new Map<string, Int32Array | Float64Array | Uint8Array>();
+function scratch<T extends Int32Array | Float64Array | Uint8Array>(name: string, size: number, make: (n: number) => T): T {
+  let a = pools.get(name) as T | undefined;
+  if (!a || a.length < size) {
+    a = make(Math.max(size, 1024));
+    pools.set(name, a);
+  }
+  a.fill(0, 0, size);
+  return a;
+}
+const i32 = (n: number) => new Int32Array(n);
+const f64 = (n: number) => new Float64Array(n);
+const u8 = (n: number) => new Uint8Array(n);
+
 interface Work {
   order: SourcingOrder;
   candidates: Candidate[];
@@ -66,12 +88,21 @@ interface Work {
   /** Distance per candidate index (km); NaN when unknown. */
   distance: Float64Array;
   distanceMode: 'used' | 'approximate' | 'ignored';
-  /** Units already allocated in this plan, per candidate and sku (so fallbacks never reuse them). */
-  used: Map<string, number>[];
+  /** Distinct skus of the order: stock and used are candidate × sku matrices (row-major). */
+  skuIndex: Map<string, number>;
+  skuCount: number;
+  stock: Int32Array;
+  /** Units already allocated in this plan (so fallbacks never reuse them). */
+  used: Int32Array;
+  /** Capabilities of each candidate as a bit mask (CAPS order). */
+  capMask: Uint8Array;
+  /** 1 when the order excludes the candidate (Order in Store at S, re-sourcing). */
+  orderExcluded: Uint8Array;
+  /** 1 when this plan already ships from the candidate (a second line costs no extra capacity). */
+  shipsFrom: Uint8Array;
+  /** Candidate indices per location type, and how many of them are excluded (network or order). */
+  byType: Map<string, { all: number[]; excluded: number }>;
   futureUsed: Map<string, number>;
-  /** Candidates this plan already ships from (a second line there costs no extra capacity). */
-  shipsFrom: Set<number>;
-  excluded: Set<string>;
   lines: Map<string, PlanLine>;
   lineNotes: Map<string, LineExplanation>;
   attempts: AttemptExplanation[];
@@ -82,16 +113,50 @@ interface Work {
  * Sources one delivery group. `carriers`, when given, picks a service for each shipment
  * (cheapest that keeps order.promisedBy; see src/carriers/selector.ts).
  */
-export function source(order: SourcingOrder, candidates: Candidate[], rules: RuleSet, now: number, carriers?: CarrierConfig): SourcingResult {
+export function source(order: SourcingOrder, pool: CandidatePool, rules: RuleSet, now: number, carriers?: CarrierConfig): SourcingResult {
+  const candidates = pool.locations;
   const dest = order.destination;
+  const n = candidates.length;
   const distanceMode = !dest.point || dest.precision === 'not_found' ? 'ignored' : dest.precision === 'region' ? 'approximate' : 'used';
-  const distance = new Float64Array(candidates.length).fill(Number.NaN);
+  const distance = scratch('distance', n, f64).fill(Number.NaN, 0, n);
   if (dest.point) {
     const { latitude, longitude } = dest.point;
-    for (let i = 0; i < candidates.length; i++) {
+    for (let i = 0; i < n; i++) {
       const p = candidates[i].point;
       if (p) distance[i] = haversineKm(latitude, longitude, p.latitude, p.longitude);
     }
+  }
+  const skuIndex = new Map<string, number>();
+  for (const l of order.lines) if (!skuIndex.has(l.sku)) skuIndex.set(l.sku, skuIndex.size);
+  const K = skuIndex.size;
+  const P = pool.columns.size;
+  const stock = scratch('stock', n * K, i32);
+  // The order's columns of the pool, copied into a small candidate × order-sku matrix.
+  for (const [sku, k] of skuIndex) {
+    const col = pool.columns.get(sku);
+    if (col === undefined) continue;
+    for (let i = 0; i < n; i++) {
+      const q = pool.available[i * P + col];
+      if (q > 0) stock[i * K + k] = q;
+    }
+  }
+  const capMask = scratch('capMask', n, u8);
+  const orderExcluded = scratch('orderExcluded', n, u8);
+  const excluded = new Set(order.excludeLocations);
+  const byType = new Map<string, { all: number[]; excluded: number }>();
+  for (let i = 0; i < n; i++) {
+    const c = candidates[i];
+    let mask = 0;
+    for (const cap of c.capabilities) mask |= capBit(cap);
+    capMask[i] = mask;
+    if (excluded.size && excluded.has(c.code)) orderExcluded[i] = 1;
+    let t = byType.get(c.type);
+    if (!t) {
+      t = { all: [], excluded: 0 };
+      byType.set(c.type, t);
+    }
+    t.all.push(i);
+    if (c.excluded || orderExcluded[i]) t.excluded++;
   }
   const w: Work = {
     order,
@@ -101,10 +166,15 @@ export function source(order: SourcingOrder, candidates: Candidate[], rules: Rul
     strategies: new Map(rules.strategies.map((s) => [s.id, s])),
     distance,
     distanceMode,
-    used: candidates.map(() => new Map()),
+    skuIndex,
+    skuCount: K,
+    stock,
+    used: scratch('used', n * K, i32),
+    capMask,
+    orderExcluded,
+    shipsFrom: scratch('shipsFrom', n, u8),
+    byType,
     futureUsed: new Map(),
-    shipsFrom: new Set(),
-    excluded: new Set(order.excludeLocations),
     lines: new Map(),
     lineNotes: new Map(),
     attempts: [],
@@ -185,93 +255,153 @@ function whyMatched(s: Strategy, o: SourcingOrder): string {
 
 // ---- one strategy over a group of lines -----------------------------------------------
 
-interface Eligible {
-  idx: number;
-  /** Units it can give each group line now (after earlier allocations in this plan). */
-  units: Int32Array;
-  values: Record<Criterion, number>;
+/**
+ * A strategy compiled for one attempt: its filters as sets and masks, its reason strings
+ * built once (a plan names every candidate, so per-candidate string work is what costs).
+ */
+interface Compiled {
+  s: Strategy;
+  types: ReadonlySet<string> | null;
+  typeReasons: Map<string, string>;
+  exclude: ReadonlySet<string> | null;
+  /** Capabilities needed at the pickup store and anywhere else (bit masks). */
+  needAtPickup: number;
+  needElsewhere: number;
+  missingReasons: Map<number, string>;
+  pickupReason: string;
+  criteria: Criterion[];
+  tolerance: number[];
+  /** Criteria the ranking skips (distance without a destination). */
+  skip: boolean[];
+  /** The outcome of the last locationFilter call that rejected (saves an object per candidate). */
+  outcome: CandidateOutcome;
 }
 
-function available(w: Work, idx: number, sku: string): number {
-  const v = (w.candidates[idx].available.get(sku) ?? 0) - (w.used[idx].get(sku) ?? 0);
-  return Math.max(v, 0);
-}
-
-function remainingOf(w: Work, ids: string[]): Int32Array {
-  return Int32Array.from(ids, (id) => (w.lines.get(id) as PlanLine).unfilled);
-}
-
-/** Why a location cannot serve this strategy at all (null = it passes the location filters). */
-function locationFilter(w: Work, s: Strategy, idx: number): { outcome: CandidateVerdict['outcome']; reason: string } | null {
-  const c = w.candidates[idx];
+function compile(w: Work, s: Strategy): Compiled {
   const f = s.filters;
   const dest = w.order.destination;
-  if (c.excluded) return { outcome: 'excluded', reason: 'excluded from sourcing (inactive or blocked)' };
-  if (w.excluded.has(c.code)) return { outcome: 'excluded', reason: 'excluded for this order (the ordering store, or a location that declined it)' };
-  if (f.excludeLocations?.includes(c.code)) return { outcome: 'filtered', reason: 'filtered out by the strategy exclude list' };
-  if (f.atPickupLocation && c.code !== dest.pickupLocation) return { outcome: 'filtered', reason: `filtered out: only the pickup store ${dest.pickupLocation ?? '(none)'} may serve` };
-  if (f.locationTypes && !f.locationTypes.includes(c.type)) return { outcome: 'filtered', reason: `filtered out by location type: ${c.type} not in ${f.locationTypes.join('/')}` };
-  const caps = requiredCapabilities(s, c.code, dest.pickupLocation, dest.mode);
-  const missing = caps.filter((cap) => !c.capabilities.includes(cap));
-  if (missing.length) return { outcome: 'filtered', reason: `filtered out by capabilities: lacks ${missing.join(', ')}` };
-  if (f.sameCountry && c.country !== dest.country) return { outcome: 'filtered', reason: `filtered out by same country: ${c.country} ≠ ${dest.country}` };
-  if (f.maxDistanceKm !== undefined && w.distanceMode !== 'ignored') {
-    const d = w.distance[idx];
-    if (Number.isNaN(d)) return { outcome: 'filtered', reason: 'filtered out by maximum distance: the location has no coordinates' };
-    if (d > f.maxDistanceKm) return { outcome: 'filtered', reason: `filtered out by maximum distance: ${round1(d)} km > ${f.maxDistanceKm} km` };
+  const caps = f.capabilities ?? 'auto';
+  let needAtPickup = 0;
+  let needElsewhere = 0;
+  if (caps === 'auto') {
+    needElsewhere = capBit('ships');
+    needAtPickup = dest.mode === 'click_and_collect' ? capBit('click_and_collect') : dest.mode === 'in_store' ? 0 : needElsewhere;
+  } else {
+    for (const c of caps) needElsewhere |= capBit(c);
+    needAtPickup = needElsewhere;
   }
-  if (f.underCapacity && c.remainingCapacity !== null && c.remainingCapacity <= 0 && !w.shipsFrom.has(idx)) {
-    return { outcome: 'over_capacity', reason: 'over capacity: no shipments left today' };
+  const criteria = s.ranking.criteria.map((c) => c.criterion);
+  return {
+    s,
+    types: f.locationTypes ? new Set(f.locationTypes) : null,
+    typeReasons: new Map(),
+    exclude: f.excludeLocations?.length ? new Set(f.excludeLocations) : null,
+    needAtPickup,
+    needElsewhere,
+    missingReasons: new Map(),
+    pickupReason: `filtered out: only the pickup store ${dest.pickupLocation ?? '(none)'} may serve`,
+    criteria,
+    tolerance: s.ranking.criteria.map((c) => c.tolerance ?? 0),
+    skip: criteria.map((c) => c === 'distance' && w.distanceMode === 'ignored'),
+    outcome: 'filtered',
+  };
+}
+
+/** Rejected outcomes, closest to being chosen first (the order of short explanations). */
+const REJECTED_ORDER: CandidateOutcome[] = ['over_capacity', 'no_stock', 'filtered', 'excluded'];
+
+const EXCLUDED_NETWORK = 'excluded from sourcing (inactive or blocked)';
+const EXCLUDED_ORDER = 'excluded for this order (the ordering store, or a location that declined it)';
+const EXCLUDED_STRATEGY = 'filtered out by the strategy exclude list';
+const NO_COORDINATES = 'filtered out by maximum distance: the location has no coordinates';
+const OVER_CAPACITY = 'over capacity: no shipments left today';
+
+/**
+ * Why a location cannot serve this strategy at all (null = it passes the location filters);
+ * the outcome of a rejection is left in k.outcome.
+ */
+function locationFilter(w: Work, k: Compiled, i: number): string | null {
+  const c = w.candidates[i];
+  const f = k.s.filters;
+  const dest = w.order.destination;
+  k.outcome = 'excluded';
+  if (c.excluded) return EXCLUDED_NETWORK;
+  if (w.orderExcluded[i]) return EXCLUDED_ORDER;
+  k.outcome = 'filtered';
+  if (k.exclude?.has(c.code)) return EXCLUDED_STRATEGY;
+  const atPickup = c.code === dest.pickupLocation;
+  if (f.atPickupLocation && !atPickup) return k.pickupReason;
+  if (k.types && !k.types.has(c.type)) {
+    let reason = k.typeReasons.get(c.type);
+    if (!reason) {
+      reason = `filtered out by location type: ${c.type} not in ${f.locationTypes?.join('/')}`;
+      k.typeReasons.set(c.type, reason);
+    }
+    return reason;
+  }
+  const missing = (atPickup ? k.needAtPickup : k.needElsewhere) & ~w.capMask[i];
+  if (missing) {
+    let reason = k.missingReasons.get(missing);
+    if (!reason) {
+      reason = `filtered out by capabilities: lacks ${CAPS.filter((cap) => missing & capBit(cap)).join(', ')}`;
+      k.missingReasons.set(missing, reason);
+    }
+    return reason;
+  }
+  if (f.sameCountry && c.country !== dest.country) return `filtered out by same country: ${c.country} ≠ ${dest.country}`;
+  if (f.maxDistanceKm !== undefined && w.distanceMode !== 'ignored') {
+    const d = w.distance[i];
+    if (Number.isNaN(d)) return NO_COORDINATES;
+    if (d > f.maxDistanceKm) return `filtered out by maximum distance: ${round1(d)} km > ${f.maxDistanceKm} km`;
+  }
+  if (f.underCapacity && c.remainingCapacity !== null && c.remainingCapacity <= 0 && !w.shipsFrom[i]) {
+    k.outcome = 'over_capacity';
+    return OVER_CAPACITY;
   }
   return null;
 }
 
-function requiredCapabilities(s: Strategy, code: string, pickup: string | null, mode: SourcingOrder['destination']['mode']): Capability[] {
-  const caps = s.filters.capabilities ?? 'auto';
-  if (caps !== 'auto') return caps;
-  if ((mode === 'click_and_collect' || mode === 'in_store') && code === pickup) return mode === 'click_and_collect' ? ['click_and_collect'] : [];
-  return ['ships'];
+/** Units candidate i can still give sku k. */
+function available(w: Work, i: number, k: number): number {
+  const at = i * w.skuCount + k;
+  const v = w.stock[at] - w.used[at];
+  return v > 0 ? v : 0;
 }
 
-function criterionValues(w: Work, idx: number, need: Int32Array, ids: string[]): Record<Criterion, number> {
-  const c = w.candidates[idx];
-  let depth = 0;
-  let short = 0;
-  for (let l = 0; l < ids.length; l++) {
-    if (need[l] === 0) continue;
-    const have = available(w, idx, (w.lines.get(ids[l]) as PlanLine).sku);
-    if (have < need[l]) short++;
-    depth += have > need[l] ? have - need[l] : 0;
+/** The eligible candidates of one attempt, best-ranked first, as flat arrays. */
+interface Ranked {
+  m: number;
+  /** Candidate index at each rank. */
+  idx: number[];
+  /** units[r * L + l]: what the candidate at rank r can give line l (capped at the need). */
+  units: Int32Array;
+  /** vals[r * C + j]: its value on the strategy's j-th criterion. */
+  vals: number[];
+  /** Weighted score at each rank (weighted rankings only). */
+  scores: number[] | null;
+}
+
+function criterionValue(w: Work, crit: Criterion, i: number, depth: number, short: number): number {
+  const c = w.candidates[i];
+  switch (crit) {
+    case 'distance':
+      return w.distance[i];
+    case 'priority':
+      return c.priority;
+    case 'stock_depth':
+      return depth;
+    case 'shipment_cost':
+      return c.shipmentCost;
+    case 'lead_time':
+      return w.rules.settings.handlingDays[c.type] ?? 0;
+    default:
+      return short;
   }
-  return {
-    distance: w.distance[idx],
-    priority: c.priority,
-    stock_depth: depth,
-    shipment_cost: c.shipmentCost,
-    lead_time: w.rules.settings.handlingDays[c.type] ?? 0,
-    shipments: short,
-  };
 }
 
-/** Negative when a ranks before b. Unknown distances sort last; with no destination the criterion is skipped. */
-function compare(w: Work, s: Strategy, a: Eligible, b: Eligible, scores: Map<number, number> | null): number {
-  if (scores) {
-    const d = (scores.get(a.idx) as number) - (scores.get(b.idx) as number);
-    if (d !== 0) return d;
-  } else {
-    for (const rc of s.ranking.criteria) {
-      const d = criterionDiff(w, rc.criterion, a.values[rc.criterion], b.values[rc.criterion], rc.tolerance ?? 0);
-      if (d !== 0) return d;
-    }
-  }
-  const ca = w.candidates[a.idx].code;
-  const cb = w.candidates[b.idx].code;
-  return ca < cb ? -1 : ca > cb ? 1 : 0;
-}
-
-function criterionDiff(w: Work, crit: Criterion, va: number, vb: number, tolerance: number): number {
+/** Negative when a ranks before b. Unknown distances sort last. */
+function criterionDiff(crit: Criterion, va: number, vb: number, tolerance: number): number {
   if (crit === 'distance') {
-    if (w.distanceMode === 'ignored') return 0;
     const na = Number.isNaN(va);
     const nb = Number.isNaN(vb);
     if (na || nb) return na === nb ? 0 : na ? 1 : -1;
@@ -281,118 +411,274 @@ function criterionDiff(w: Work, crit: Criterion, va: number, vb: number, toleran
 }
 
 /** Weighted score (lower is better): each criterion min-max normalised over the eligible set. */
-function weightedScores(w: Work, s: Strategy, el: Eligible[]): Map<number, number> {
-  const scores = new Map<number, number>(el.map((e) => [e.idx, 0]));
+function weightedScores(k: Compiled, m: number, vals: Float64Array): Float64Array {
+  const scores = new Float64Array(m);
+  const C = k.criteria.length;
   let weights = 0;
-  for (const rc of s.ranking.criteria) {
+  k.s.ranking.criteria.forEach((rc, j) => {
     const weight = rc.weight ?? 0;
-    if (weight === 0 || (rc.criterion === 'distance' && w.distanceMode === 'ignored')) continue;
+    if (weight === 0 || k.skip[j]) return;
     weights += weight;
     let min = Number.POSITIVE_INFINITY;
     let max = Number.NEGATIVE_INFINITY;
-    for (const e of el) {
-      const v = e.values[rc.criterion];
+    for (let e = 0; e < m; e++) {
+      const v = vals[e * C + j];
       if (Number.isNaN(v)) continue;
       if (v < min) min = v;
       if (v > max) max = v;
     }
     const span = max - min;
-    for (const e of el) {
-      const v = e.values[rc.criterion];
-      let n = Number.isNaN(v) ? 1 : span > 0 ? (v - min) / span : 0;
-      if (!Number.isNaN(v) && CRITERION_BETTER[rc.criterion] === 'higher') n = 1 - n;
-      scores.set(e.idx, (scores.get(e.idx) as number) + weight * n);
+    const higher = CRITERION_BETTER[rc.criterion] === 'higher';
+    for (let e = 0; e < m; e++) {
+      const v = vals[e * C + j];
+      let x = Number.isNaN(v) ? 1 : span > 0 ? (v - min) / span : 0;
+      if (higher && !Number.isNaN(v)) x = 1 - x;
+      scores[e] += weight * x;
     }
-  }
-  if (weights > 0) for (const [k, v] of scores) scores.set(k, v / weights);
+  });
+  if (weights > 0) for (let e = 0; e < m; e++) scores[e] /= weights;
   return scores;
 }
 
 function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<string>): void {
   visited.add(s.id);
-  const need = remainingOf(w, ids);
-  const skus = ids.map((id) => (w.lines.get(id) as PlanLine).sku);
-  const verdicts: CandidateVerdict[] = new Array(w.candidates.length);
-  const eligible: Eligible[] = [];
+  const k = compile(w, s);
+  const n = w.candidates.length;
+  const L = ids.length;
+  const C = k.criteria.length;
+  const lines = ids.map((id) => w.lines.get(id) as PlanLine);
+  const need = new Int32Array(L);
+  const lineSku = new Int32Array(L);
+  for (let l = 0; l < L; l++) {
+    need[l] = lines[l].unfilled;
+    lineSku[l] = w.skuIndex.get(lines[l].sku) as number;
+  }
+  // Rejections are recorded as (outcome, reason) per candidate; the verdict objects of the
+  // explanation are only built when someone reads them (see attemptWithVerdicts).
+  const outcomes: CandidateOutcome[] = new Array(n);
+  const reasons: string[] = new Array(n);
   const notes: string[] = [];
   if (s.filters.maxDistanceKm !== undefined && w.distanceMode === 'ignored') {
     notes.push(`destination not found (${w.order.destination.geoSource}): the ${s.filters.maxDistanceKm} km limit is not applied and distance does not rank`);
-  } else if (w.distanceMode === 'ignored' && s.ranking.criteria.some((c) => c.criterion === 'distance')) {
+  } else if (w.distanceMode === 'ignored' && k.criteria.includes('distance')) {
     notes.push(`destination not found (${w.order.destination.geoSource}): distance does not rank`);
   } else if (w.distanceMode === 'approximate') {
     notes.push(`distances are approximate: ${w.order.destination.geoSource}`);
   }
+  const noStock = `no stock for ${lines.filter((_, l) => need[l] > 0).map((l) => l.sku).join(', ')}`;
 
-  for (let i = 0; i < w.candidates.length; i++) {
-    const code = w.candidates[i].code;
-    const rejected = locationFilter(w, s, i);
-    if (rejected) {
-      verdicts[i] = { location: code, ...rejected };
+  // Filter, and gather what each eligible candidate offers, in candidate order.
+  // Fallback attempts run only after this one is done with these buffers.
+  const elIdx = scratch('elIdx', n, i32);
+  const elUnits = scratch('elUnits', n * L, i32);
+  const elVals = scratch('elVals', n * C, f64);
+  let m = 0;
+  // A strategy limited to some location types only visits those; the others are filtered
+  // out by type, and their verdicts are written only if the explanation is read.
+  const visit: number[] | null = k.types ? [...w.byType].flatMap(([t, v]) => (k.types?.has(t) ? v.all : [])).sort((a, b) => a - b) : null;
+  const skipped = { filtered: 0, excluded: 0 };
+  if (visit) {
+    for (const [t, v] of w.byType) {
+      if (k.types?.has(t)) continue;
+      skipped.excluded += v.excluded;
+      skipped.filtered += v.all.length - v.excluded;
+    }
+  }
+  const count = visit ? visit.length : n;
+  for (let x = 0; x < count; x++) {
+    const i = visit ? visit[x] : x;
+    const rejected = locationFilter(w, k, i);
+    if (rejected !== null) {
+      outcomes[i] = k.outcome;
+      reasons[i] = rejected;
       continue;
     }
-    const units = new Int32Array(ids.length);
     let any = 0;
-    let full = true;
+    let short = 0;
+    let depth = 0;
     let firstShort = -1;
-    for (let l = 0; l < ids.length; l++) {
-      const have = available(w, i, skus[l]);
-      units[l] = Math.min(have, need[l]);
-      any += units[l];
-      if (have < need[l]) {
-        full = false;
+    const row = m * L;
+    for (let l = 0; l < L; l++) {
+      const have = available(w, i, lineSku[l]);
+      const q = need[l];
+      const u = have < q ? have : q;
+      elUnits[row + l] = u;
+      any += u;
+      if (q === 0) continue;
+      if (have < q) {
+        short++;
         if (firstShort < 0) firstShort = l;
-      }
+      } else depth += have - q;
     }
     if (any === 0) {
-      verdicts[i] = { location: code, outcome: 'no_stock', reason: `no stock for ${skus.filter((_, l) => need[l] > 0).join(', ')}` };
+      outcomes[i] = 'no_stock';
+      reasons[i] = noStock;
       continue;
     }
-    if (s.filters.fullOrderOnly && !full) {
-      verdicts[i] = { location: code, outcome: 'filtered', reason: `filtered out by full order only: has ${available(w, i, skus[firstShort])} of ${need[firstShort]} ${skus[firstShort]}` };
+    if (s.filters.fullOrderOnly && short > 0) {
+      const l = firstShort;
+      outcomes[i] = 'filtered';
+      reasons[i] = `filtered out by full order only: has ${available(w, i, lineSku[l])} of ${need[l]} ${lines[l].sku}`;
       continue;
     }
-    eligible.push({ idx: i, units, values: criterionValues(w, i, need, ids) });
+    for (let j = 0; j < C; j++) elVals[m * C + j] = criterionValue(w, k.criteria[j], i, depth, short);
+    elIdx[m++] = i;
   }
 
-  const scores = s.ranking.mode === 'weighted' ? weightedScores(w, s, eligible) : null;
-  eligible.sort((a, b) => compare(w, s, a, b, scores));
+  // Rank. Only what the decision needs is ranked now: the best location holding the whole
+  // group is one linear scan (the usual answer); a full sort happens only when the split
+  // policy needs the order, or when someone reads the explanation's ranks.
+  const scores0 = s.ranking.mode === 'weighted' ? weightedScores(k, m, elVals) : null;
+  // What the explanation keeps (idx, vals, scores) is in plain arrays: small heap objects
+  // that die young, where typed arrays would each carry an off-heap buffer.
+  let ranked: Ranked = { m, idx: new Array(m), units: scratch('rankedUnits', m * L, i32), vals: new Array(m * C), scores: scores0 ? new Array(m) : null };
+  for (let e = 0; e < m; e++) {
+    ranked.idx[e] = elIdx[e];
+    for (let l = 0; l < L; l++) ranked.units[e * L + l] = elUnits[e * L + l];
+    for (let j = 0; j < C; j++) ranked.vals[e * C + j] = elVals[e * C + j];
+    if (scores0 && ranked.scores) ranked.scores[e] = scores0[e];
+  }
+  const cmp = (rk: Ranked, a: number, b: number): number => {
+    if (rk.scores) {
+      const d = rk.scores[a] - rk.scores[b];
+      if (d !== 0) return d;
+    } else {
+      for (let j = 0; j < C; j++) {
+        if (k.skip[j]) continue;
+        const d = criterionDiff(k.criteria[j], rk.vals[a * C + j], rk.vals[b * C + j], k.tolerance[j]);
+        if (d !== 0) return d;
+      }
+    }
+    const ca = w.candidates[rk.idx[a]].code;
+    const cb = w.candidates[rk.idx[b]].code;
+    return ca < cb ? -1 : ca > cb ? 1 : 0;
+  };
+  const policy = s.split.policy;
+  let holder = -1;
+  if (policy === 'none' || policy === 'minimise') {
+    for (let e = 0; e < m; e++) {
+      let all = true;
+      for (let l = 0; l < L && all; l++) if (ranked.units[e * L + l] < need[l]) all = false;
+      if (all && (holder < 0 || cmp(ranked, e, holder) < 0)) holder = e;
+    }
+  }
+  let sorted = false;
+  let decided: { chosen: number[]; split: Omit<AttemptExplanation['split'], 'shipments'> } | null = null;
+  if (holder >= 0) decided = { chosen: [holder], split: { policy, method: 'single', lowerBound: 1, note: null } };
+  else if (policy === 'none') decided = { chosen: [], split: { policy, method: m ? 'single' : 'none', lowerBound: m ? 1 : null, note: m ? 'no single location holds the whole group' : 'no eligible candidate' } };
+  else {
+    const order = Array.from({ length: m }, (_, e) => e).sort((a, b) => cmp(ranked, a, b));
+    const permuted: Ranked = { m, idx: new Array(m), units: scratch('rankedUnits2', m * L, i32), vals: new Array(m * C), scores: ranked.scores ? new Array(m) : null };
+    order.forEach((e, r) => {
+      permuted.idx[r] = ranked.idx[e];
+      for (let l = 0; l < L; l++) permuted.units[r * L + l] = ranked.units[e * L + l];
+      for (let j = 0; j < C; j++) permuted.vals[r * C + j] = ranked.vals[e * C + j];
+      if (permuted.scores && ranked.scores) permuted.scores[r] = ranked.scores[e];
+    });
+    ranked = permuted;
+    sorted = true;
+  }
+  const finalRanked = ranked;
+  /** Positions in rank order (sorted on first use when the decision did not need it). */
+  let byRank: number[] | null = null;
+  const rankOrder = (): number[] => {
+    byRank ??= sorted ? Array.from({ length: m }, (_, r) => r) : Array.from({ length: m }, (_, e) => e).sort((a, b) => cmp(finalRanked, a, b));
+    return byRank;
+  };
 
-  const { chosen, split } = allocate(w, s, eligible, need);
-  // Allocate: in rank order within the chosen set, each location gives what it can.
+  const { chosen, split } = decided ?? allocate(w, s, ranked, L, need);
+  // Allocate: in rank order within the chosen set, each location gives what it can (checked
+  // again against what is left, so two lines of one sku never take the same unit twice).
   const left = Int32Array.from(need);
-  const chosenSet = new Set<number>();
-  for (const e of chosen) {
+  const chosenRanks: number[] = [];
+  for (const r of chosen) {
+    const i = ranked.idx[r];
+    const code = w.candidates[i].code;
     let took = false;
-    for (let l = 0; l < ids.length; l++) {
-      const take = Math.min(e.units[l], left[l]);
+    let criteria: Partial<Record<Criterion, number | null>> | null = null;
+    for (let l = 0; l < L; l++) {
+      const take = Math.min(ranked.units[r * L + l], left[l], available(w, i, lineSku[l]));
       if (take <= 0) continue;
       left[l] -= take;
       took = true;
-      const line = w.lines.get(ids[l]) as PlanLine;
-      const code = w.candidates[e.idx].code;
+      const line = lines[l];
       const existing = line.allocations.find((a) => a.location === code);
       if (existing) existing.quantity += take;
       else line.allocations.push({ location: code, quantity: take });
       line.unfilled -= take;
-      const used = w.used[e.idx];
-      used.set(skus[l], (used.get(skus[l]) ?? 0) + take);
-      (w.lineNotes.get(ids[l]) as LineExplanation).chosen.push({ location: code, quantity: take, criteria: shown(w, s, e) });
+      w.used[i * w.skuCount + lineSku[l]] += take;
+      criteria ??= shown(w, k, ranked, r);
+      (w.lineNotes.get(ids[l]) as LineExplanation).chosen.push({ location: code, quantity: take, criteria });
     }
     if (took) {
-      chosenSet.add(e.idx);
-      w.shipsFrom.add(e.idx);
+      chosenRanks.push(r);
+      w.shipsFrom[i] = 1;
     }
   }
-  const best = eligible.find((e) => chosenSet.has(e.idx));
-  for (const e of eligible) {
-    const code = w.candidates[e.idx].code;
-    if (chosenSet.has(e.idx)) {
-      verdicts[e.idx] = { location: code, outcome: 'chosen', reason: chosenReason(w, s, e, split.method), criteria: shown(w, s, e) };
-    } else {
-      verdicts[e.idx] = { location: code, ...lostReason(w, s, e, best, split.policy, scores), criteria: shown(w, s, e) };
+  // The best chosen location: what every other candidate is compared with.
+  const best = chosenRanks.length ? chosenRanks.reduce((a, b) => (cmp(finalRanked, a, b) <= 0 ? a : b)) : -1;
+  const chosenSet = new Set(chosenRanks);
+  let rankAt: Int32Array | null = null;
+  const verdictAt = (r: number): CandidateVerdict => {
+    if (!rankAt) {
+      rankAt = new Int32Array(m);
+      rankOrder().forEach((pos, i) => {
+        (rankAt as Int32Array)[pos] = i + 1;
+      });
     }
+    const location = w.candidates[finalRanked.idx[r]].code;
+    const criteria = shown(w, k, finalRanked, r);
+    if (chosenSet.has(r)) return { location, outcome: 'chosen', reason: chosenReason(k, finalRanked, r, split.method), rank: rankAt[r], criteria };
+    return { location, ...lostReason(w, k, finalRanked, r, best, split.policy), rank: rankAt[r], criteria };
+  };
+  const counts: Partial<Record<CandidateOutcome, number>> = {};
+  if (skipped.filtered) counts.filtered = skipped.filtered;
+  if (skipped.excluded) counts.excluded = skipped.excluded;
+  for (let i = 0; i < n; i++) if (outcomes[i] !== undefined) counts[outcomes[i]] = (counts[outcomes[i]] ?? 0) + 1;
+  /** The verdict of a candidate the loop never visited (filtered by type, or excluded before that). */
+  const unvisited = (i: number): CandidateVerdict => {
+    const reason = locationFilter(w, k, i) as string;
+    return { location: w.candidates[i].code, outcome: k.outcome, reason };
+  };
+  for (let r = 0; r < m; r++) {
+    const o = chosenSet.has(r) ? 'chosen' : lostOutcome(w, k, finalRanked, r, best, split.policy).outcome;
+    counts[o] = (counts[o] ?? 0) + 1;
   }
-  w.attempts.push({ strategy: s.id, via, lines: ids, split: { ...split, shipments: chosenSet.size }, candidates: verdicts, notes });
+  const rankOf = () => {
+    const at = new Int32Array(n).fill(-1);
+    for (let r = 0; r < m; r++) at[finalRanked.idx[r]] = r;
+    return at;
+  };
+  const attempt = attemptWithVerdicts(
+    { strategy: s.id, via, lines: ids, split: { ...split, shipments: chosenRanks.length }, outcomes: counts, notes },
+    {
+      all: () => {
+        const at = rankOf();
+        return w.candidates.map((c, i) => (at[i] >= 0 ? verdictAt(at[i]) : outcomes[i] !== undefined ? { location: c.code, outcome: outcomes[i], reason: reasons[i] } : unvisited(i)));
+      },
+      sample: (limit) => {
+        const out: CandidateVerdict[] = [];
+        for (const r of chosenRanks) out.push(verdictAt(r));
+        for (const r of rankOrder()) {
+          if (out.length >= chosenRanks.length + limit) break;
+          if (!chosenSet.has(r)) out.push(verdictAt(r));
+        }
+        // Then the rejected, closest to being chosen first, each class in network order.
+        const eligible = new Set(finalRanked.idx);
+        for (const cls of REJECTED_ORDER) {
+          for (let i = 0; i < n && out.length < chosenRanks.length + limit; i++) {
+            if (outcomes[i] === cls) out.push({ location: w.candidates[i].code, outcome: cls, reason: reasons[i] });
+            else if (outcomes[i] === undefined && !eligible.has(i)) {
+              const v = unvisited(i);
+              if (v.outcome === cls) out.push(v);
+            }
+          }
+        }
+        return out;
+      },
+    },
+  );
+  w.attempts.push(attempt);
 
   // Fallbacks, in order, for whatever is still unfilled.
   for (const f of s.fallbacks) {
@@ -418,114 +704,150 @@ function describeFallback(f: Fallback): string {
   return 'left unfilled';
 }
 
-function allocate(w: Work, s: Strategy, el: Eligible[], need: Int32Array): { chosen: Eligible[]; split: Omit<AttemptExplanation['split'], 'shipments'> } {
+/** The ranks that fulfil, for the policies that need the full ranking (minimise without a single holder, max N). */
+function allocate(w: Work, s: Strategy, ranked: Ranked, L: number, need: Int32Array): { chosen: number[]; split: Omit<AttemptExplanation['split'], 'shipments'> } {
   const policy = s.split.policy;
-  if (el.length === 0) return { chosen: [], split: { policy, method: 'none', lowerBound: null, note: 'no eligible candidate' } };
-  if (policy === 'none') {
-    const one = el.find((e) => e.units.every((u, l) => u >= need[l]));
-    return { chosen: one ? [one] : [], split: { policy, method: 'single', lowerBound: 1, note: one ? null : 'no single location holds the whole group' } };
-  }
+  const { m, units } = ranked;
+  if (m === 0) return { chosen: [], split: { policy, method: 'none', lowerBound: null, note: 'no eligible candidate' } };
   // Cap each line at what all eligible candidates hold together, so a cover always exists.
-  const target = new Int32Array(need.length);
-  for (let l = 0; l < need.length; l++) {
+  const target = new Int32Array(L);
+  for (let l = 0; l < L; l++) {
     let sum = 0;
-    for (const e of el) sum += e.units[l];
+    for (let r = 0; r < m; r++) sum += units[r * L + l];
     target[l] = Math.min(sum, need[l]);
   }
-  const limit = w.rules.settings.exactSplitLimit;
+  const cover = () => minimiseCover({ avail: units, rows: m, width: L, need: target, exactLimit: w.rules.settings.exactSplitLimit });
   if (policy === 'minimise') {
-    const cover = minimiseCover({ avail: el.map((e) => e.units), need: target, exactLimit: limit });
-    return { chosen: cover.chosen.map((i) => el[i]), split: { policy, method: cover.method, lowerBound: cover.lowerBound, note: cover.note } };
+    const c = cover();
+    return { chosen: c.chosen, split: { policy, method: c.method, lowerBound: c.lowerBound, note: c.note } };
   }
   // max N: fill in rank order when that fits in N shipments; else the fewest-shipment cover
   // when it fits; else the N locations covering the most units.
   const maxN = s.split.policy === 'max' ? s.split.maxShipments : 1;
-  const ranked = rankedFill(el, target);
-  if (ranked.length <= maxN) return { chosen: ranked, split: { policy: `max ${maxN}`, method: 'ranked', lowerBound: null, note: null } };
-  const cover = minimiseCover({ avail: el.map((e) => e.units), need: target, exactLimit: limit });
-  if (cover.chosen.length <= maxN) {
-    return { chosen: cover.chosen.map((i) => el[i]), split: { policy: `max ${maxN}`, method: cover.method, lowerBound: cover.lowerBound, note: `filling by rank needed ${ranked.length} shipments` } };
-  }
-  const greedy = cover.chosen.slice(0, maxN).map((i) => el[i]);
-  return { chosen: greedy, split: { policy: `max ${maxN}`, method: cover.method, lowerBound: cover.lowerBound, note: `the order needs ${cover.chosen.length} shipments; at most ${maxN} allowed, the rest falls back` } };
+  const label = `max ${maxN}`;
+  const filled = rankedFill(units, m, L, target);
+  if (filled.length <= maxN) return { chosen: filled, split: { policy: label, method: 'ranked', lowerBound: null, note: null } };
+  const c = cover();
+  if (c.chosen.length <= maxN) return { chosen: c.chosen, split: { policy: label, method: c.method, lowerBound: c.lowerBound, note: `filling by rank needed ${filled.length} shipments` } };
+  return {
+    chosen: c.chosen.slice(0, maxN),
+    split: { policy: label, method: c.method, lowerBound: c.lowerBound, note: `the order needs ${c.chosen.length} shipments; at most ${maxN} allowed, the rest falls back` },
+  };
 }
 
-function rankedFill(el: Eligible[], target: Int32Array): Eligible[] {
+function rankedFill(units: Int32Array, m: number, L: number, target: Int32Array): number[] {
   const left = Int32Array.from(target);
   let remaining = left.reduce((a, b) => a + b, 0);
-  const out: Eligible[] = [];
-  for (const e of el) {
-    if (remaining === 0) break;
+  const out: number[] = [];
+  for (let r = 0; r < m && remaining > 0; r++) {
     let took = 0;
-    for (let l = 0; l < left.length; l++) {
-      const t = Math.min(e.units[l], left[l]);
+    for (let l = 0; l < L; l++) {
+      const t = Math.min(units[r * L + l], left[l]);
       left[l] -= t;
       took += t;
     }
     if (took > 0) {
-      out.push(e);
+      out.push(r);
       remaining -= took;
     }
   }
   return out;
 }
 
-function shown(w: Work, s: Strategy, e: Eligible): Partial<Record<Criterion, number | null>> {
+function shown(w: Work, k: Compiled, ranked: Ranked, r: number): Partial<Record<Criterion, number | null>> {
   const out: Partial<Record<Criterion, number | null>> = {};
-  for (const rc of s.ranking.criteria) {
-    const v = e.values[rc.criterion];
-    out[rc.criterion] = rc.criterion === 'distance' ? (Number.isNaN(v) || w.distanceMode === 'ignored' ? null : round1(v)) : v;
+  const C = k.criteria.length;
+  for (let j = 0; j < C; j++) {
+    const crit = k.criteria[j];
+    const v = ranked.vals[r * C + j];
+    out[crit] = crit === 'distance' ? (Number.isNaN(v) || w.distanceMode === 'ignored' ? null : round1(v)) : v;
   }
   return out;
 }
 
-function fmt(w: Work, crit: Criterion, v: number): string {
+function fmt(crit: Criterion, v: number): string {
   if (crit === 'distance') return Number.isNaN(v) ? 'unknown distance' : `${round1(v)} km`;
   if (crit === 'lead_time') return `${v} day(s)`;
   if (crit === 'stock_depth') return `${v} left`;
   if (crit === 'shipments') return `${v} line(s) short`;
   if (crit === 'shipment_cost') return `cost ${v}`;
-  void w;
   return `priority ${v}`;
 }
 
-function chosenReason(w: Work, s: Strategy, e: Eligible, method: string): string {
-  const crit = s.ranking.criteria.map((rc) => `${rc.criterion} ${fmt(w, rc.criterion, e.values[rc.criterion])}`).join(', ');
+function chosenReason(k: Compiled, ranked: Ranked, r: number, method: string): string {
+  const C = k.criteria.length;
+  const crit = k.criteria.map((c, j) => `${c} ${fmt(c, ranked.vals[r * C + j])}`).join(', ');
   const how = method === 'single' ? 'holds the whole group' : method === 'ranked' ? 'filled in rank order' : `in the ${method} fewest-shipment cover`;
-  return `chosen (${s.ranking.mode} ranking: ${crit}; ${how})`;
+  return `chosen (${k.s.ranking.mode} ranking: ${crit}; ${how})`;
 }
 
-function lostReason(
-  w: Work,
-  s: Strategy,
-  e: Eligible,
-  best: Eligible | undefined,
-  policy: string,
-  scores: Map<number, number> | null,
-): { outcome: CandidateVerdict['outcome']; reason: string } {
-  if (!best) {
-    if (policy === 'none') return { outcome: 'lost', reason: 'cannot hold the whole group in one shipment (split policy none)' };
-    return { outcome: 'not_needed', reason: 'not needed' };
+type Lost = { outcome: CandidateOutcome; on: number; tie: boolean };
+
+/** Why the candidate at rank r was not chosen, without building any text. */
+function lostOutcome(w: Work, k: Compiled, ranked: Ranked, r: number, best: number, policy: string): Lost {
+  const none: Lost = { outcome: policy === 'none' ? 'lost' : 'not_needed', on: -1, tie: false };
+  if (best < 0) return none;
+  if (ranked.scores) return ranked.scores[r] > ranked.scores[best] ? { outcome: 'lost', on: -1, tie: false } : none;
+  const C = k.criteria.length;
+  for (let j = 0; j < C; j++) {
+    if (k.skip[j]) continue;
+    const d = criterionDiff(k.criteria[j], ranked.vals[r * C + j], ranked.vals[best * C + j], k.tolerance[j]);
+    if (d > 0) return { outcome: 'lost', on: j, tie: false };
+    if (d < 0) return none;
   }
-  const bestCode = w.candidates[best.idx].code;
-  if (scores) {
-    const a = scores.get(e.idx) as number;
-    const b = scores.get(best.idx) as number;
-    if (a > b) return { outcome: 'lost', reason: `lost on weighted score: ${a.toFixed(3)} vs ${b.toFixed(3)} (${bestCode})` };
-  } else {
-    for (const rc of s.ranking.criteria) {
-      const d = criterionDiff(w, rc.criterion, e.values[rc.criterion], best.values[rc.criterion], rc.tolerance ?? 0);
-      if (d > 0) return { outcome: 'lost', reason: `lost on ${rc.criterion}: ${fmt(w, rc.criterion, e.values[rc.criterion])} vs ${fmt(w, rc.criterion, best.values[rc.criterion])} (${bestCode})` };
-      if (d < 0) return notChosen(policy);
-    }
-    if (policy !== 'minimise' && w.candidates[e.idx].code > bestCode) return { outcome: 'lost', reason: `lost on the tie-break: equal on every criterion, ${bestCode} comes first by code` };
-  }
-  return notChosen(policy);
+  if (policy !== 'minimise' && w.candidates[ranked.idx[r]].code > w.candidates[ranked.idx[best]].code) return { outcome: 'lost', on: -1, tie: true };
+  return none;
 }
 
-function notChosen(policy: string): { outcome: CandidateVerdict['outcome']; reason: string } {
+function lostReason(w: Work, k: Compiled, ranked: Ranked, r: number, best: number, policy: string): { outcome: CandidateOutcome; reason: string } {
+  const lost = lostOutcome(w, k, ranked, r, best, policy);
+  if (best < 0 || (lost.on < 0 && !lost.tie && !(ranked.scores && lost.outcome === 'lost'))) return notChosen(policy);
+  const bestCode = w.candidates[ranked.idx[best]].code;
+  if (lost.tie) return { outcome: 'lost', reason: `lost on the tie-break: equal on every criterion, ${bestCode} comes first by code` };
+  if (ranked.scores) return { outcome: 'lost', reason: `lost on weighted score: ${ranked.scores[r].toFixed(3)} vs ${ranked.scores[best].toFixed(3)} (${bestCode})` };
+  const C = k.criteria.length;
+  const crit = k.criteria[lost.on];
+  return { outcome: 'lost', reason: `lost on ${crit}: ${fmt(crit, ranked.vals[r * C + lost.on])} vs ${fmt(crit, ranked.vals[best * C + lost.on])} (${bestCode})` };
+}
+
+function notChosen(policy: string): { outcome: CandidateOutcome; reason: string } {
   if (policy === 'none') return { outcome: 'lost', reason: 'cannot hold the whole group in one shipment (split policy none)' };
   return { outcome: 'not_needed', reason: `not needed: fewer shipments without it (split policy ${policy})` };
+}
+
+// ---- the explanation's candidate list, built on demand ------------------------------------
+
+interface VerdictSource {
+  all: () => CandidateVerdict[];
+  sample: (limit: number) => CandidateVerdict[];
+}
+
+/** Where an attempt keeps its verdict builder: a non-enumerable symbol, invisible to JSON and to equality checks. */
+const VERDICTS = Symbol('verdicts');
+
+/**
+ * Adds `candidates` (every candidate's verdict) to an attempt as an enumerable property that
+ * is built on first read: a plan over 1,000 locations names all of them, but a caller that
+ * only needs the plan, the counts or a sample never pays for 1,000 sentences.
+ */
+function attemptWithVerdicts(base: Omit<AttemptExplanation, 'candidates'>, src: VerdictSource): AttemptExplanation {
+  let cached: CandidateVerdict[] | null = null;
+  const attempt = base as AttemptExplanation;
+  Object.defineProperty(attempt, 'candidates', {
+    enumerable: true,
+    get: () => {
+      cached ??= src.all();
+      return cached;
+    },
+  });
+  Object.defineProperty(attempt, VERDICTS, { enumerable: false, value: src });
+  return attempt;
+}
+
+/** The chosen candidates of an attempt and the `limit` best-placed others (for short explanations). */
+export function verdictSample(attempt: AttemptExplanation, limit: number): CandidateVerdict[] {
+  const src = (attempt as AttemptExplanation & { [VERDICTS]?: VerdictSource })[VERDICTS];
+  return src?.sample(limit) ?? [...attempt.candidates.filter((c) => c.outcome === 'chosen'), ...attempt.candidates.filter((c) => c.outcome !== 'chosen').slice(0, limit)];
 }
 
 // ---- backorders on future stock --------------------------------------------------------
@@ -535,9 +857,10 @@ function backorder(w: Work, s: Strategy, ids: string[], horizonDays: number): vo
   const notes: string[] = [];
   const verdicts: CandidateVerdict[] = [];
   const open = new Set<number>();
+  const k = compile(w, s);
   for (let i = 0; i < w.candidates.length; i++) {
-    const r = locationFilter(w, s, i);
-    if (r) verdicts.push({ location: w.candidates[i].code, ...r });
+    const r = locationFilter(w, k, i);
+    if (r !== null) verdicts.push({ location: w.candidates[i].code, outcome: k.outcome, reason: r });
     else open.add(i);
   }
   const chosen = new Set<number>();
@@ -577,7 +900,14 @@ function backorder(w: Work, s: Strategy, ids: string[], horizonDays: number): vo
     const code = w.candidates[i].code;
     verdicts.push(chosen.has(i) ? { location: code, outcome: 'chosen', reason: 'earliest incoming supply' } : { location: code, outcome: 'no_stock', reason: 'no usable incoming supply within the horizon' });
   }
-  w.attempts.push({ strategy: `${s.id}:backorder`, via: `fallback of '${s.id}'`, lines: ids, split: { policy: 'backorder', method: 'ranked', lowerBound: null, shipments: chosen.size, note: null }, candidates: verdicts, notes });
+  const counts: Partial<Record<CandidateOutcome, number>> = {};
+  for (const v of verdicts) counts[v.outcome] = (counts[v.outcome] ?? 0) + 1;
+  w.attempts.push(
+    attemptWithVerdicts(
+      { strategy: `${s.id}:backorder`, via: `fallback of '${s.id}'`, lines: ids, split: { policy: 'backorder', method: 'ranked', lowerBound: null, shipments: chosen.size, note: null }, outcomes: counts, notes },
+      { all: () => verdicts, sample: (limit) => [...verdicts.filter((v) => v.outcome === 'chosen'), ...verdicts.filter((v) => v.outcome !== 'chosen').slice(0, limit)] },
+    ),
+  );
 }
 
 // ---- shipments -------------------------------------------------------------------------
@@ -590,7 +920,11 @@ interface Built {
 }
 
 function buildShipments(w: Work, lines: PlanLine[]): Built[] {
-  const byCode = new Map(w.candidates.map((c, i) => [c.code, i]));
+  const wanted = new Set<string>();
+  for (const l of lines) for (const a of l.allocations) wanted.add(a.location);
+  for (const code of w.backorderShip.keys()) wanted.add(code);
+  const byCode = new Map<string, number>();
+  for (let i = 0; i < w.candidates.length && byCode.size < wanted.size; i++) if (wanted.has(w.candidates[i].code)) byCode.set(w.candidates[i].code, i);
   const dest = w.order.destination;
   const weights = new Map(w.order.lines.map((l) => [l.lineId, l.weightG]));
   const out: Built[] = [];

@@ -95,10 +95,36 @@ export interface Candidate {
   remainingCapacity: number | null;
   /** Excluded by the network (inactive, blocked); the order's own exclusions are separate. */
   excluded: boolean;
-  /** Units this channel may promise now, per sku code (absent = 0). */
-  available: Map<string, number>;
   /** Incoming supply per sku code, sorted by date. */
   future: Map<string, FutureStock[]>;
+}
+
+/**
+ * The candidates of a plan and what each may promise now: a locations × skus table, so a plan
+ * over 1,000 locations reads one typed array instead of 1,000 maps. Build it with makePool.
+ */
+export interface CandidatePool {
+  locations: Candidate[];
+  /** Column of each sku in `available`. */
+  columns: Map<string, number>;
+  /** available[location * columns.size + column]: units the channel may promise now. */
+  available: Int32Array;
+}
+
+/** A pool from per-location stock maps (tests, simulations, small callers). */
+export function makePool(locations: Array<Candidate & { stock?: Map<string, number> | Record<string, number> }>, skus?: string[]): CandidatePool {
+  const list = skus ?? [...new Set(locations.flatMap((l) => (l.stock instanceof Map ? [...l.stock.keys()] : Object.keys(l.stock ?? {}))))];
+  const columns = new Map(list.map((s, i) => [s, i]));
+  const P = columns.size;
+  const available = new Int32Array(locations.length * P);
+  locations.forEach((l, i) => {
+    const entries = l.stock instanceof Map ? [...l.stock] : Object.entries(l.stock ?? {});
+    for (const [sku, q] of entries) {
+      const col = columns.get(sku);
+      if (col !== undefined && q > 0) available[i * P + col] = q;
+    }
+  });
+  return { locations: locations.map(({ stock: _, ...c }) => c), columns, available };
 }
 
 // ---- rules ---------------------------------------------------------------------------
@@ -239,6 +265,8 @@ export interface CandidateVerdict {
   location: string;
   outcome: CandidateOutcome;
   reason: string;
+  /** 1 = best-ranked among the candidates that passed the filters and hold stock. */
+  rank?: number;
   /** The criteria values the ranking compared (chosen and lost candidates). */
   criteria?: Partial<Record<Criterion, number | null>>;
 }
@@ -249,6 +277,9 @@ export interface AttemptExplanation {
   via: string;
   lines: string[];
   split: { policy: string; shipments: number; method: 'single' | 'exact' | 'greedy' | 'ranked' | 'none'; lowerBound: number | null; note: string | null };
+  /** How many candidates ended with each outcome. */
+  outcomes: Partial<Record<CandidateOutcome, number>>;
+  /** Every candidate's verdict, in candidate order (built when first read). */
   candidates: CandidateVerdict[];
   notes: string[];
 }

@@ -3,7 +3,8 @@
 // cached per process and re-read at most once per second, so every OMS process picks up a
 // publication within a second without a query per plan.
 import type { Ctx } from '../context.ts';
-import type { DbOrTrx } from '../db/database.ts';
+import { sql } from 'kysely';
+import type { DbOrTrx, Trx } from '../db/database.ts';
 import { appendEvents } from '../events/outbox.ts';
 import { AppError } from '../shared/errors.ts';
 import type { RuleSet } from './model.ts';
@@ -83,31 +84,60 @@ export interface Publication {
   previous: number | null;
 }
 
+/** Publications are serialised: SQLite's write transactions already are; PostgreSQL takes an advisory lock. */
+async function lockPublications(trx: Trx, dialect: Ctx['store']['dialect']): Promise<void> {
+  if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtext('oms.sourcing_publications'))`.execute(trx);
+}
+
+/**
+ * The versions a rollback can return to, oldest first, the live one last: a publish pushes,
+ * a rollback pops. Publish v1, v2, v3, then roll back twice: v1 is live, and a third
+ * rollback has nothing left to return to.
+ */
+async function publicationStack(trx: Trx): Promise<number[]> {
+  const history = await trx.selectFrom('sourcing_publications').select(['rule_set_id', 'action']).orderBy('id').execute();
+  const stack: number[] = [];
+  for (const h of history) {
+    if (h.action === 'rollback') stack.pop();
+    else stack.push(h.rule_set_id);
+  }
+  return stack;
+}
+
+async function insertPublication(ctx: Ctx, trx: Trx, version: number, actor: string, action: 'publish' | 'rollback', now: number): Promise<Publication> {
+  const current = await currentPublication(trx);
+  await trx.insertInto('sourcing_publications').values({ rule_set_id: version, action, published_by: actor, published_at: now }).execute();
+  await appendEvents(trx, ctx.store.dialect, now, [
+    { type: 'sourcing.rules_published', aggregateType: 'rule_set', aggregateId: String(version), aggregateSeq: 2, payload: { version, action, previous: current?.rule_set_id ?? null, by: actor } },
+  ]);
+  return { version, action, publishedBy: actor, publishedAt: now, previous: current?.rule_set_id ?? null };
+}
+
 /** Makes `version` the rule set every process sources with (within a second). */
-export async function publishRuleSet(ctx: Ctx, version: number, actor: string, action: 'publish' | 'rollback' = 'publish'): Promise<Publication> {
+export async function publishRuleSet(ctx: Ctx, version: number, actor: string): Promise<Publication> {
   const now = ctx.clock.now();
   const pub = await ctx.store.db.transaction().execute(async (trx) => {
+    await lockPublications(trx, ctx.store.dialect);
     const exists = await trx.selectFrom('sourcing_rule_sets').select('id').where('id', '=', version).executeTakeFirst();
     if (!exists) throw new AppError('not_found', `Rule set version ${version} not found`);
-    const current = await currentPublication(trx);
-    await trx.insertInto('sourcing_publications').values({ rule_set_id: version, action, published_by: actor, published_at: now }).execute();
-    await appendEvents(trx, ctx.store.dialect, now, [
-      { type: 'sourcing.rules_published', aggregateType: 'rule_set', aggregateId: String(version), aggregateSeq: 2, payload: { version, action, previous: current?.rule_set_id ?? null, by: actor } },
-    ]);
-    return { version, action, publishedBy: actor, publishedAt: now, previous: current?.rule_set_id ?? null };
+    return insertPublication(ctx, trx, version, actor, 'publish', now);
   });
   ctx.sourcing.rules.invalidate();
   return pub;
 }
 
-/** Republishes the version that was live before the current one. */
+/** Returns to the version that was live before the current one was published. */
 export async function rollbackRuleSet(ctx: Ctx, actor: string): Promise<Publication> {
-  const history = await ctx.store.db.selectFrom('sourcing_publications').select(['rule_set_id']).orderBy('id', 'desc').limit(1000).execute();
-  if (history.length === 0) throw new AppError('invalid_state', 'Nothing is published: there is nothing to roll back');
-  const current = history[0].rule_set_id;
-  const previous = history.find((h) => h.rule_set_id !== current);
-  if (!previous) throw new AppError('invalid_state', `Version ${current} is the only version ever published: there is nothing to roll back to`);
-  return publishRuleSet(ctx, previous.rule_set_id, actor, 'rollback');
+  const now = ctx.clock.now();
+  const pub = await ctx.store.db.transaction().execute(async (trx) => {
+    await lockPublications(trx, ctx.store.dialect);
+    const stack = await publicationStack(trx);
+    if (stack.length === 0) throw new AppError('invalid_state', 'Nothing is published: there is nothing to roll back');
+    if (stack.length === 1) throw new AppError('invalid_state', `Version ${stack[0]} is the first version published: there is nothing to roll back to`);
+    return insertPublication(ctx, trx, stack[stack.length - 2], actor, 'rollback', now);
+  });
+  ctx.sourcing.rules.invalidate();
+  return pub;
 }
 
 export async function publicationHistory(db: DbOrTrx, limit: number): Promise<Publication[]> {
@@ -143,7 +173,7 @@ export class PublishedRules {
     else if (this.cached?.version !== pub.rule_set_id) {
       const row = await ctx.store.db.selectFrom('sourcing_rule_sets').select(['body']).where('id', '=', pub.rule_set_id).executeTakeFirstOrThrow();
       this.cached = { version: pub.rule_set_id, ruleSet: JSON.parse(row.body) as RuleSet, publishedAt: pub.published_at };
-    }
+    } else this.cached = { ...this.cached, publishedAt: pub.published_at };
     this.checkedAt = startedAt;
     return this.cached as PublishedRuleSet;
   }

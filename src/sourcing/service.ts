@@ -11,6 +11,7 @@
 import type { Ctx } from '../context.ts';
 import type { Trx } from '../db/database.ts';
 import { resolvePlace } from '../geo/places.ts';
+import { assertCountry } from '../inventory/validate.ts';
 import type { Reservation } from '../inventory/stock.ts';
 import { reserveWithin } from '../inventory/stock.ts';
 import { startOfUtcDay } from '../availability/atp.ts';
@@ -18,7 +19,7 @@ import type { PositionRow } from '../availability/projection.ts';
 import { AppError } from '../shared/errors.ts';
 import { countShipments, utcDay } from './capacity.ts';
 import { source } from './engine.ts';
-import type { Candidate, DeliveryMode, FutureStock, RuleSet, SourcingOrder, SourcingResult } from './model.ts';
+import type { Candidate, CandidatePool, DeliveryMode, FutureStock, RuleSet, SourcingOrder, SourcingResult } from './model.ts';
 import { assertValidRuleSet, getRuleSet } from './rule-sets.ts';
 import { type SimulatedOrder, type SimulationResult, simulate } from './simulate.ts';
 
@@ -90,6 +91,7 @@ export function buildOrder(ctx: Ctx, req: SourcingRequest): SourcingOrder {
     geoSource = point ? `pickup store ${loc.code}` : `pickup store ${loc.code} has no coordinates`;
   } else {
     if (!d.country) throw new AppError('validation_failed', `Delivery mode ${d.mode} needs delivery.country`);
+    assertCountry(d.country);
     const geo = resolvePlace({ country: d.country, postalCode: d.postalCode, city: d.city, latitude: d.latitude, longitude: d.longitude });
     country = d.country.toUpperCase();
     point = geo.point;
@@ -118,15 +120,16 @@ export function buildOrder(ctx: Ctx, req: SourcingRequest): SourcingOrder {
  * there now and (for channels that sell future stock) the supply expected within its horizon.
  * Synchronous over the projection, so it is one consistent picture.
  */
-export function loadCandidates(ctx: Ctx, channelCode: string, skuCodes: string[], usedToday: Map<number, number>, now: number): Candidate[] {
+export function loadCandidates(ctx: Ctx, channelCode: string, skuCodes: string[], usedToday: Map<number, number>, now: number): CandidatePool {
   const p = ctx.projection;
   const channel = p.channel(channelCode);
   if (!channel) throw new AppError('unknown_channel', `Channel '${channelCode}' does not exist`);
-  const byId = new Map<number, Candidate>();
-  const out: Candidate[] = [];
+  const row = new Map<number, number>();
+  const locations: Candidate[] = [];
   for (const loc of p.allLocations()) {
     if (!p.isExposed(channelCode, loc.id)) continue;
-    const c: Candidate = {
+    row.set(loc.id, locations.length);
+    locations.push({
       code: loc.code,
       type: loc.type,
       capabilities: loc.capabilities,
@@ -136,32 +139,41 @@ export function loadCandidates(ctx: Ctx, channelCode: string, skuCodes: string[]
       shipmentCost: loc.shipmentCost,
       remainingCapacity: loc.dailyCapacity === null ? null : loc.dailyCapacity - (usedToday.get(loc.id) ?? 0),
       excluded: false,
-      available: new Map(),
-      future: new Map(),
-    };
-    byId.set(loc.id, c);
-    out.push(c);
+      future: NO_FUTURE,
+    });
   }
+  const skus = [...new Set(skuCodes)];
+  const columns = new Map(skus.map((s, i) => [s, i]));
+  const P = skus.length;
+  const available = new Int32Array(locations.length * P);
   const horizon = now + channel.futureHorizonDays * 86_400_000;
-  for (const code of new Set(skuCodes)) {
+  skus.forEach((code, col) => {
     const sku = p.sku(code);
-    if (!sku) continue;
-    for (const l of p.perLocation(sku.id, channelCode)) if (l.available > 0) (byId.get(l.location.id) as Candidate).available.set(code, l.available);
-    if (!channel.futureStock || !sku.backorderable) continue;
+    if (!sku) return;
+    p.forEachAvailable(sku.id, channelCode, (locationId, units) => {
+      const r = row.get(locationId);
+      if (r !== undefined) available[r * P + col] = units;
+    });
+    if (!channel.futureStock || !sku.backorderable) return;
     for (const s of p.supplyOf(sku.id)) {
-      const c = byId.get(s.locationId);
-      if (!c || s.quantity <= 0 || s.expectedAt > horizon) continue;
+      const r = row.get(s.locationId);
+      if (r === undefined || s.quantity <= 0 || s.expectedAt > horizon) continue;
+      const c = locations[r];
+      if (c.future === NO_FUTURE) c.future = new Map();
       const list = c.future.get(code) ?? [];
       const day = Math.max(startOfUtcDay(s.expectedAt), startOfUtcDay(now));
       const same = list.find((f) => f.expectedAt === day);
       if (same) same.quantity += s.quantity;
       else list.push({ expectedAt: day, quantity: s.quantity });
+      list.sort((a: FutureStock, b: FutureStock) => a.expectedAt - b.expectedAt);
       c.future.set(code, list);
     }
-  }
-  for (const c of out) for (const list of c.future.values()) list.sort((a: FutureStock, b: FutureStock) => a.expectedAt - b.expectedAt);
-  return out;
+  });
+  return { locations, columns, available };
 }
+
+/** Shared by every candidate without incoming supply (never written to). */
+const NO_FUTURE: Map<string, FutureStock[]> = new Map();
 
 async function rulesFor(ctx: Ctx, version?: number): Promise<{ version: number | null; ruleSet: RuleSet }> {
   if (version !== undefined) {

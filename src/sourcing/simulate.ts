@@ -5,7 +5,7 @@
 // nothing real changes.
 import type { CarrierConfig } from '../carriers/model.ts';
 import { isoDay, source } from './engine.ts';
-import type { Candidate, RuleSet, SourcingOrder } from './model.ts';
+import type { CandidatePool, RuleSet, SourcingOrder } from './model.ts';
 
 export interface SimulatedOrder {
   reference: string;
@@ -47,17 +47,17 @@ export interface SimulationResult {
   perOrder: Array<{ reference: string; outcomes: OrderOutcome[] }>;
 }
 
-function cloneCandidates(list: Candidate[]): Candidate[] {
-  return list.map((c) => ({
-    ...c,
-    available: new Map(c.available),
-    future: new Map([...c.future].map(([sku, fs]) => [sku, fs.map((f) => ({ ...f }))])),
-  }));
+function clonePool(p: CandidatePool): CandidatePool {
+  return {
+    locations: p.locations.map((c) => ({ ...c, future: new Map([...c.future].map(([sku, fs]) => [sku, fs.map((f) => ({ ...f }))])) })),
+    columns: p.columns,
+    available: Int32Array.from(p.available),
+  };
 }
 
 export function simulate(
   orders: SimulatedOrder[],
-  stockByChannel: Map<string, Candidate[]>,
+  stockByChannel: Map<string, CandidatePool>,
   ruleSets: Array<{ label: string; rules: RuleSet }>,
   now: number,
   carriers?: CarrierConfig,
@@ -65,8 +65,9 @@ export function simulate(
   const perOrder = orders.map((o) => ({ reference: o.reference, outcomes: [] as OrderOutcome[] }));
   const out: SimulationResult['ruleSets'] = [];
   for (const rs of ruleSets) {
-    const stock = new Map([...stockByChannel].map(([ch, list]) => [ch, cloneCandidates(list)]));
-    const index = new Map([...stock].map(([ch, list]) => [ch, new Map(list.map((c) => [c.code, c]))]));
+    const stock = new Map([...stockByChannel].map(([ch, pool]) => [ch, clonePool(pool)]));
+    const index = new Map([...stock].map(([ch, pool]) => [ch, new Map(pool.locations.map((c, i) => [c.code, i]))]));
+    const empty: CandidatePool = { locations: [], columns: new Map(), available: new Int32Array(0) };
     const m: SimulationMetrics = {
       orders: orders.length,
       ordersComplete: 0,
@@ -86,23 +87,26 @@ export function simulate(
     let distSum = 0;
     let distN = 0;
     orders.forEach((o, i) => {
-      const cands = stock.get(o.order.channel) ?? [];
-      const byCode = index.get(o.order.channel) ?? new Map<string, Candidate>();
-      const { plan } = source(o.order, cands, rs.rules, now, carriers);
+      const pool = stock.get(o.order.channel) ?? empty;
+      const rowOf = index.get(o.order.channel) ?? new Map<string, number>();
+      const P = pool.columns.size;
+      const { plan } = source(o.order, pool, rs.rules, now, carriers);
       let allocated = 0;
       let backordered = 0;
       let unfilled = 0;
       for (const l of plan.lines) {
         m.unitsOrdered += l.quantity;
         unfilled += l.unfilled;
+        const col = pool.columns.get(l.sku);
         for (const a of l.allocations) {
           allocated += a.quantity;
-          const c = byCode.get(a.location);
-          if (c) c.available.set(l.sku, (c.available.get(l.sku) ?? 0) - a.quantity);
+          const r = rowOf.get(a.location);
+          if (r !== undefined && col !== undefined) pool.available[r * P + col] -= a.quantity;
         }
         for (const b of l.backorders) {
           backordered += b.quantity;
-          const bucket = byCode.get(b.location)?.future.get(l.sku)?.find((f) => isoDay(Math.max(f.expectedAt, now)) === b.promiseDate);
+          const r = rowOf.get(b.location);
+          const bucket = r === undefined ? undefined : pool.locations[r].future.get(l.sku)?.find((f) => isoDay(Math.max(f.expectedAt, now)) === b.promiseDate);
           if (bucket) bucket.quantity -= b.quantity;
         }
       }

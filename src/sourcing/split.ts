@@ -7,8 +7,10 @@
 // covers the best-ranked one wins and the result is deterministic.
 
 export interface CoverInput {
-  /** avail[c][l]: units candidate c can give line l (already capped at what is needed). */
-  avail: Int32Array[];
+  /** avail[c * width + l]: units candidate c can give line l (already capped at what is needed). */
+  avail: Int32Array;
+  rows: number;
+  width: number;
   /** Units each line needs. */
   need: Int32Array;
   /** Above this many useful candidates the exact search is skipped. */
@@ -26,32 +28,29 @@ export interface Cover {
   note: string | null;
 }
 
-/** Candidate c covers every line alone. */
-function holdsAll(row: Int32Array, need: Int32Array): boolean {
-  for (let l = 0; l < need.length; l++) if (row[l] < need[l]) return false;
-  return true;
-}
-
 /**
  * The fewest candidates that together cover `need` (which must be coverable: callers cap
  * each line at the total available).
  */
 export function minimiseCover(input: CoverInput): Cover {
-  const { avail, need } = input;
+  const { avail, need, rows, width: L } = input;
   let total = 0;
-  for (let l = 0; l < need.length; l++) total += need[l];
+  for (let l = 0; l < L; l++) total += need[l];
   if (total === 0) return { chosen: [], method: 'single', lowerBound: 0, note: null };
-  for (let c = 0; c < avail.length; c++) if (holdsAll(avail[c], need)) return { chosen: [c], method: 'single', lowerBound: 1, note: null };
+  for (let c = 0; c < rows; c++) {
+    let all = true;
+    for (let l = 0; l < L && all; l++) if (avail[c * L + l] < need[l]) all = false;
+    if (all) return { chosen: [c], method: 'single', lowerBound: 1, note: null };
+  }
 
-  const greedy = greedyCover(avail, need);
-  const lowerBound = Math.max(2, perLineBound(avail, need));
+  const greedy = greedyCover(input);
+  const lowerBound = Math.max(2, perLineBound(input));
   if (greedy.length <= lowerBound) return { chosen: greedy, method: 'exact', lowerBound: greedy.length, note: 'greedy cover meets the lower bound' };
 
   const useful: number[] = [];
-  for (let c = 0; c < avail.length; c++) {
-    const row = avail[c];
-    for (let l = 0; l < need.length; l++)
-      if (row[l] > 0 && need[l] > 0) {
+  for (let c = 0; c < rows; c++) {
+    for (let l = 0; l < L; l++)
+      if (avail[c * L + l] > 0 && need[l] > 0) {
         useful.push(c);
         break;
       }
@@ -62,31 +61,29 @@ export function minimiseCover(input: CoverInput): Cover {
   const budget = input.budget ?? 50_000;
   let tested = 0;
   for (let k = lowerBound; k < greedy.length; k++) {
-    const found = searchSize(avail, need, useful, k, budget - tested);
-    tested += found.tested;
+    const found = searchSize(input, useful, k, budget - tested);
     if (found.cover) return { chosen: found.cover, method: 'exact', lowerBound: k, note: null };
-    if (found.tested < 0 || tested >= budget) {
-      return { chosen: greedy, method: 'greedy', lowerBound: k, note: `exact search stopped after ${budget.toLocaleString('en')} combinations` };
-    }
+    if (found.tested < 0) return { chosen: greedy, method: 'greedy', lowerBound: k, note: `exact search stopped after ${budget.toLocaleString('en')} combinations` };
+    tested += found.tested;
   }
   return { chosen: greedy, method: 'exact', lowerBound: greedy.length, note: 'no smaller cover exists' };
 }
 
 /** Repeatedly take the candidate that covers the most remaining units (ties: best-ranked). */
-export function greedyCover(avail: Int32Array[], need: Int32Array): number[] {
-  const left = Int32Array.from(need);
+export function greedyCover(input: CoverInput): number[] {
+  const { avail, rows, width: L } = input;
+  const left = Int32Array.from(input.need);
   let remaining = 0;
-  for (let l = 0; l < left.length; l++) remaining += left[l];
-  const used = new Uint8Array(avail.length);
+  for (let l = 0; l < L; l++) remaining += left[l];
+  const used = new Uint8Array(rows);
   const chosen: number[] = [];
   while (remaining > 0) {
     let best = -1;
     let bestGain = 0;
-    for (let c = 0; c < avail.length; c++) {
+    for (let c = 0; c < rows; c++) {
       if (used[c]) continue;
-      const row = avail[c];
       let gain = 0;
-      for (let l = 0; l < left.length; l++) gain += Math.min(row[l], left[l]);
+      for (let l = 0; l < L; l++) gain += Math.min(avail[c * L + l], left[l]);
       if (gain > bestGain) {
         best = c;
         bestGain = gain;
@@ -95,9 +92,8 @@ export function greedyCover(avail: Int32Array[], need: Int32Array): number[] {
     if (best < 0) break;
     used[best] = 1;
     chosen.push(best);
-    const row = avail[best];
-    for (let l = 0; l < left.length; l++) {
-      const take = Math.min(row[l], left[l]);
+    for (let l = 0; l < L; l++) {
+      const take = Math.min(avail[best * L + l], left[l]);
       left[l] -= take;
       remaining -= take;
     }
@@ -106,22 +102,25 @@ export function greedyCover(avail: Int32Array[], need: Int32Array): number[] {
 }
 
 /** No cover is smaller than the number of locations the hardest single line needs. */
-function perLineBound(avail: Int32Array[], need: Int32Array): number {
+function perLineBound(input: CoverInput): number {
+  const { avail, need, rows, width: L } = input;
   let bound = 1;
-  for (let l = 0; l < need.length; l++) {
+  const col = new Int32Array(rows);
+  for (let l = 0; l < L; l++) {
     if (need[l] === 0) continue;
-    const col = avail.map((r) => r[l]).sort((a, b) => b - a);
+    for (let c = 0; c < rows; c++) col[c] = avail[c * L + l];
+    col.sort().reverse();
     let sum = 0;
     let k = 0;
-    while (sum < need[l] && k < col.length) sum += col[k++];
+    while (sum < need[l] && k < rows) sum += col[k++];
     if (k > bound) bound = k;
   }
   return bound;
 }
 
-/** The first k-combination of `useful` (in rank order) that covers `need`. */
-function searchSize(avail: Int32Array[], need: Int32Array, useful: number[], k: number, budget: number): { cover: number[] | null; tested: number } {
-  const L = need.length;
+/** The first k-combination of `useful` (in rank order) that covers `need`; tested = -1 when the budget ran out. */
+function searchSize(input: CoverInput, useful: number[], k: number, budget: number): { cover: number[] | null; tested: number } {
+  const { avail, need, width: L } = input;
   const sums: Int32Array[] = Array.from({ length: k + 1 }, () => new Int32Array(L));
   const pick: number[] = new Array(k);
   let tested = 0;
@@ -138,10 +137,10 @@ function searchSize(avail: Int32Array[], need: Int32Array, useful: number[], k: 
       return true;
     }
     for (let i = from; i <= useful.length - (k - depth); i++) {
-      const row = avail[useful[i]];
+      const base = useful[i] * L;
       const prev = sums[depth];
       const next = sums[depth + 1];
-      for (let l = 0; l < L; l++) next[l] = prev[l] + row[l];
+      for (let l = 0; l < L; l++) next[l] = prev[l] + avail[base + l];
       pick[depth] = useful[i];
       if (rec(depth + 1, i + 1)) return true;
       if (stopped) return false;

@@ -472,7 +472,7 @@ describe('sourcing engine: scenarios', () => {
     const r = source(order(row.order), cands, row.rules, NOW);
     expect(summary(r)).toBe(row.expect);
     // Every attempt names every candidate.
-    for (const a of r.explanation.attempts) expect(a.candidates.map((c) => c.location).sort()).toEqual(cands.map((c) => c.code).sort());
+    for (const a of r.explanation.attempts) expect(a.candidates.map((c) => c.location).sort()).toEqual(cands.locations.map((c) => c.code).sort());
     row.check?.(r);
   });
 

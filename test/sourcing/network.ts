@@ -1,7 +1,7 @@
 // A small, realistic network for the pure engine's tests: two warehouses, stores in and
 // around Paris, Lyon and Lille, two suppliers (FR, IT) and a marketplace without coordinates.
 import type { Capability, LocationType } from '../../src/inventory/model.ts';
-import type { Candidate, DeliveryMode, GeoPoint, RuleSet, SourcingLine, SourcingOrder, Strategy } from '../../src/sourcing/model.ts';
+import { type CandidatePool, type DeliveryMode, type GeoPoint, makePool, type RuleSet, type SourcingLine, type SourcingOrder, type Strategy } from '../../src/sourcing/model.ts';
 
 export const NOW = Date.parse('2026-11-25T09:00:00Z');
 
@@ -42,8 +42,8 @@ export const PLACES: Record<string, GeoPoint> = {
 export type Stock = Record<string, Record<string, number>>;
 export type Future = Record<string, Record<string, Array<[days: number, qty: number]>>>;
 
-export function candidates(stock: Stock, opts: { future?: Future; capacity?: Record<string, number>; excluded?: string[] } = {}): Candidate[] {
-  return Object.entries(LOCATIONS).map(([code, l]) => ({
+export function candidates(stock: Stock, opts: { future?: Future; capacity?: Record<string, number>; excluded?: string[] } = {}): CandidatePool {
+  return makePool(Object.entries(LOCATIONS).map(([code, l]) => ({
     code,
     type: l.type,
     capabilities: l.caps,
@@ -53,11 +53,11 @@ export function candidates(stock: Stock, opts: { future?: Future; capacity?: Rec
     shipmentCost: l.cost,
     remainingCapacity: opts.capacity?.[code] ?? null,
     excluded: opts.excluded?.includes(code) ?? false,
-    available: new Map(Object.entries(stock[code] ?? {})),
+    stock: stock[code] ?? {},
     future: new Map(
       Object.entries(opts.future?.[code] ?? {}).map(([sku, list]) => [sku, list.map(([d, q]) => ({ expectedAt: NOW - (NOW % 86_400_000) + d * 86_400_000, quantity: q }))]),
     ),
-  }));
+  })));
 }
 
 /** Sku attributes: A1/A2 high demand, B1 medium, C1/C2 slow movers; Z1 is backorderable. */

@@ -5,8 +5,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { haversineKm, isoDay, source } from '../../src/sourcing/engine.ts';
-import type { Candidate, Criterion, RuleSet, SourcingOrder, Strategy } from '../../src/sourcing/model.ts';
-import { CRITERIA } from '../../src/sourcing/model.ts';
+import type { Candidate, CandidatePool, Criterion, RuleSet, SourcingOrder, Strategy } from '../../src/sourcing/model.ts';
+import { CRITERIA, makePool } from '../../src/sourcing/model.ts';
 import { DEFAULT_RULE_SET } from '../../src/sourcing/presets.ts';
 import { minimiseCover } from '../../src/sourcing/split.ts';
 
@@ -30,7 +30,7 @@ const candidate = (i: number) =>
     stock: fc.array(fc.integer({ min: 0, max: 6 }), { minLength: SKUS.length, maxLength: SKUS.length }),
     future: fc.array(fc.tuple(fc.constantFrom(...SKUS), fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: 5 })), { maxLength: 3 }),
   }).map(
-    (c): Candidate => ({
+    (c): Candidate & { stock: Map<string, number> } => ({
       code: `L${String(i).padStart(2, '0')}`,
       type: c.type,
       capabilities: [...c.capabilities],
@@ -40,32 +40,32 @@ const candidate = (i: number) =>
       shipmentCost: c.shipmentCost,
       remainingCapacity: c.remainingCapacity,
       excluded: c.excluded,
-      available: new Map(SKUS.map((s, k) => [s, c.stock[k]] as [string, number]).filter(([, q]) => q > 0)),
+      stock: new Map(SKUS.map((s, k) => [s, c.stock[k]] as [string, number]).filter(([, q]) => q > 0)),
       future: new Map(
         SKUS.map((s) => [s, c.future.filter(([fs]) => fs === s).map(([, d, q]) => ({ expectedAt: NOW - (NOW % DAY) + d * DAY, quantity: q })).sort((a, b) => a.expectedAt - b.expectedAt)] as const).filter(([, l]) => l.length),
       ),
     }),
   );
 
-const network = fc.integer({ min: 1, max: 14 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => candidate(i))));
+const network = fc.integer({ min: 1, max: 14 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => candidate(i))).map((list) => makePool(list, SKUS)));
 
-const orderFor = (cands: Candidate[]) =>
+const orderFor = (pool: CandidatePool) =>
   fc
     .record({
-      skus: fc.shuffledSubarray(SKUS, { minLength: 1, maxLength: 4 }),
+      skus: fc.oneof(fc.shuffledSubarray(SKUS, { minLength: 1, maxLength: 4 }), fc.array(fc.constantFrom(...SKUS), { minLength: 2, maxLength: 4 })),
       qty: fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 4, maxLength: 4 }),
       classes: fc.array(fc.constantFrom('A', 'B', 'C', null), { minLength: 4, maxLength: 4 }),
       backorderable: fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }),
       mode: fc.constantFrom('home', 'pickup_point', 'click_and_collect', 'in_store') as fc.Arbitrary<SourcingOrder['destination']['mode']>,
-      pickup: fc.integer({ min: 0, max: cands.length - 1 }),
+      pickup: fc.integer({ min: 0, max: pool.locations.length - 1 }),
       dest: fc.option(point, { freq: 4 }),
       country: fc.constantFrom('FR', 'FR', 'DE'),
-      exclude: fc.subarray(cands.map((c) => c.code), { maxLength: Math.min(2, cands.length) }),
+      exclude: fc.subarray(pool.locations.map((c) => c.code), { maxLength: Math.min(2, pool.locations.length) }),
       value: fc.integer({ min: 0, max: 100_000 }),
     })
     .map((o): SourcingOrder => {
       const atStore = o.mode === 'click_and_collect' || o.mode === 'in_store';
-      const pickup = cands[o.pickup];
+      const pickup = pool.locations[o.pickup];
       const p = atStore ? pickup.point : o.dest;
       return {
         channel: 'web',
@@ -119,8 +119,16 @@ const ruleSet = (s: Strategy): RuleSet => ({ name: 'random', settings: { homeCou
 const scenario = network.chain((cands) => fc.tuple(fc.constant(cands), orderFor(cands), strategy));
 
 /** The invariants every plan must keep, whatever the rules. */
-function checkPlan(order: SourcingOrder, cands: Candidate[], rules: RuleSet): void {
-  const r = source(order, cands, rules, NOW);
+/** What the pool says a location may promise of a sku now. */
+const stockOf = (pool: CandidatePool, code: string, sku: string) => {
+  const row = pool.locations.findIndex((c) => c.code === code);
+  const col = pool.columns.get(sku);
+  return row < 0 || col === undefined ? 0 : pool.available[row * pool.columns.size + col];
+};
+
+function checkPlan(order: SourcingOrder, pool: CandidatePool, rules: RuleSet): void {
+  const r = source(order, pool, rules, NOW);
+  const cands = pool.locations;
   const byCode = new Map(cands.map((c) => [c.code, c]));
   const taken = new Map<string, number>();
   const futureTaken = new Map<string, number>();
@@ -143,7 +151,7 @@ function checkPlan(order: SourcingOrder, cands: Candidate[], rules: RuleSet): vo
   }
   for (const [k, q] of taken) {
     const [loc, sku] = k.split('|');
-    expect(q, k).toBeLessThanOrEqual(byCode.get(loc)?.available.get(sku) ?? 0);
+    expect(q, k).toBeLessThanOrEqual(stockOf(pool, loc, sku));
   }
   for (const [k, q] of futureTaken) {
     const [loc, sku, day] = k.split('|');
@@ -156,7 +164,7 @@ function checkPlan(order: SourcingOrder, cands: Candidate[], rules: RuleSet): vo
   const shipped = new Set(r.plan.shipments.map((s) => s.location));
   for (const c of cands) if (c.excluded || order.excludeLocations.includes(c.code)) expect(shipped.has(c.code), c.code).toBe(false);
   // Determinism.
-  expect(JSON.stringify(source(order, cands, rules, NOW))).toBe(JSON.stringify(r));
+  expect(JSON.stringify(source(order, pool, rules, NOW))).toBe(JSON.stringify(r));
 }
 
 /** An independent re-statement of the location filters, for allocations of the main strategy. */
@@ -179,18 +187,18 @@ function passes(s: Strategy, c: Candidate, o: SourcingOrder): boolean {
 describe('sourcing engine: properties', () => {
   it('random rules: lines add up, stock and supply are never exceeded, filters and split limits hold, deterministic', () => {
     fc.assert(
-      fc.property(scenario, ([cands, order, s]) => {
+      fc.property(scenario, ([pool, order, s]) => {
         const rules = ruleSet(s);
-        checkPlan(order, cands, rules);
-        const r = source(order, cands, rules, NOW);
+        checkPlan(order, pool, rules);
+        const r = source(order, pool, rules, NOW);
         const main = r.explanation.attempts[0];
         const chosen = main.candidates.filter((v) => v.outcome === 'chosen').map((v) => v.location);
-        const byCode = new Map(cands.map((c) => [c.code, c]));
+        const byCode = new Map(pool.locations.map((c) => [c.code, c]));
         for (const code of chosen) expect(passes(s, byCode.get(code) as Candidate, order), `${code} passed the filters`).toBe(true);
         if (s.split.policy === 'none') expect(chosen.length).toBeLessThanOrEqual(1);
         if (s.split.policy === 'max') expect(chosen.length).toBeLessThanOrEqual(s.split.maxShipments);
         if (s.filters.fullOrderOnly) {
-          for (const code of chosen) for (const l of order.lines) expect((byCode.get(code) as Candidate).available.get(l.sku) ?? 0).toBeGreaterThanOrEqual(l.quantity);
+          for (const code of chosen) for (const l of order.lines) expect(stockOf(pool, code, l.sku)).toBeGreaterThanOrEqual(l.quantity);
         }
       }),
       { numRuns: 400, seed: 20261125 },
@@ -213,11 +221,12 @@ describe('sourcing engine: properties', () => {
     });
     fc.assert(
       fc.property(instance, ({ lines, cands, seed, need }) => {
-        const avail = Array.from({ length: cands }, (_, c) => Int32Array.from({ length: lines }, (_, l) => seed[c * 5 + l]));
-        const target = Int32Array.from({ length: lines }, (_, l) => Math.min(need[l], avail.reduce((a, r) => a + r[l], 0)));
-        const exact = minimiseCover({ avail, need: target, exactLimit: 30 });
-        const greedy = minimiseCover({ avail, need: target, exactLimit: 0 });
-        const covers = (set: number[]) => target.every((q, l) => set.reduce((a, c) => a + avail[c][l], 0) >= q);
+        const avail = Int32Array.from({ length: cands * lines }, (_, x) => seed[Math.floor(x / lines) * 5 + (x % lines)]);
+        const at = (c: number, l: number) => avail[c * lines + l];
+        const target = Int32Array.from({ length: lines }, (_, l) => Math.min(need[l], [...Array(cands).keys()].reduce((a, c) => a + at(c, l), 0)));
+        const exact = minimiseCover({ avail, rows: cands, width: lines, need: target, exactLimit: 30 });
+        const greedy = minimiseCover({ avail, rows: cands, width: lines, need: target, exactLimit: 0 });
+        const covers = (set: number[]) => target.every((q, l) => set.reduce((a, c) => a + at(c, l), 0) >= q);
         expect(covers(exact.chosen)).toBe(true);
         expect(covers(greedy.chosen)).toBe(true);
         expect(exact.chosen.length).toBeLessThanOrEqual(greedy.chosen.length);
