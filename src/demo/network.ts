@@ -10,6 +10,8 @@ import { upsertLocation, type LocationInput } from '../inventory/locations.ts';
 import { upsertSkus, type SkuInput } from '../inventory/skus.ts';
 import { applySnapshotChunk } from '../inventory/snapshot.ts';
 import { upsertSupply } from '../inventory/supply.ts';
+import { DEFAULT_RULE_SET } from '../sourcing/presets.ts';
+import { createRuleSet, publishRuleSet } from '../sourcing/rule-sets.ts';
 
 interface City {
   name: string;
@@ -159,6 +161,9 @@ export async function loadDemo(ctx: Ctx, opts: { storeCount?: number; skuCount?:
     await upsertSupply(ctx, { kind: 'purchase_order', reference: `PO-${1000 + (supplyLines % 10)}`, location: 'WH-PARIS-NORD', sku: s.code, quantity: 50 + Math.floor(r() * 200), expectedAt: ctx.clock.now() + (3 + Math.floor(r() * 40)) * day });
     supplyLines++;
   }
+  // The presets as rule set version 1, published: the history starts somewhere visible.
+  const rules = await createRuleSet(ctx, DEFAULT_RULE_SET, 'demo', 'the presets shipped with the OMS');
+  await publishRuleSet(ctx, rules.version, 'demo');
   return { locations: locations.length, skus: skus.length, channels: channels.length, positions, supplyLines };
 }
 

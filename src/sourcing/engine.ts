@@ -85,8 +85,11 @@ interface Work {
   rules: RuleSet;
   now: number;
   strategies: Map<string, Strategy>;
-  /** Distance per candidate index (km); NaN when unknown. */
+  /** Distance per candidate index (km; NaN when unknown), filled by dist() on first use. */
   distance: Float64Array;
+  distanceKnown: Uint8Array;
+  /** The order's own exclusions (the verdicts built later read this, never the scratch buffers). */
+  excludedCodes: ReadonlySet<string>;
   distanceMode: 'used' | 'approximate' | 'ignored';
   /** Distinct skus of the order: stock and used are candidate × sku matrices (row-major). */
   skuIndex: Map<string, number>;
@@ -118,14 +121,10 @@ export function source(order: SourcingOrder, pool: CandidatePool, rules: RuleSet
   const dest = order.destination;
   const n = candidates.length;
   const distanceMode = !dest.point || dest.precision === 'not_found' ? 'ignored' : dest.precision === 'region' ? 'approximate' : 'used';
-  const distance = scratch('distance', n, f64).fill(Number.NaN, 0, n);
-  if (dest.point) {
-    const { latitude, longitude } = dest.point;
-    for (let i = 0; i < n; i++) {
-      const p = candidates[i].point;
-      if (p) distance[i] = haversineKm(latitude, longitude, p.latitude, p.longitude);
-    }
-  }
+  // Distances are computed on first use: a strategy limited to 20 warehouses of a 1,000-location
+  // network needs 20 of them.
+  const distance = scratch('distance', n, f64);
+  const distanceKnown = scratch('distanceKnown', n, u8);
   const skuIndex = new Map<string, number>();
   for (const l of order.lines) if (!skuIndex.has(l.sku)) skuIndex.set(l.sku, skuIndex.size);
   const K = skuIndex.size;
@@ -165,6 +164,8 @@ export function source(order: SourcingOrder, pool: CandidatePool, rules: RuleSet
     now,
     strategies: new Map(rules.strategies.map((s) => [s.id, s])),
     distance,
+    distanceKnown,
+    excludedCodes: excluded,
     distanceMode,
     skuIndex,
     skuCount: K,
@@ -350,7 +351,7 @@ function locationFilter(w: Work, k: Compiled, i: number): string | null {
   }
   if (f.sameCountry && c.country !== dest.country) return `filtered out by same country: ${c.country} ≠ ${dest.country}`;
   if (f.maxDistanceKm !== undefined && w.distanceMode !== 'ignored') {
-    const d = w.distance[i];
+    const d = dist(w, i);
     if (Number.isNaN(d)) return NO_COORDINATES;
     if (d > f.maxDistanceKm) return `filtered out by maximum distance: ${round1(d)} km > ${f.maxDistanceKm} km`;
   }
@@ -359,6 +360,17 @@ function locationFilter(w: Work, k: Compiled, i: number): string | null {
     return OVER_CAPACITY;
   }
   return null;
+}
+
+/** Distance from candidate i to the destination in km (NaN when either point is unknown). */
+function dist(w: Work, i: number): number {
+  if (w.distanceKnown[i]) return w.distance[i];
+  const p = w.candidates[i].point;
+  const d = w.order.destination.point;
+  const v = p && d ? haversineKm(d.latitude, d.longitude, p.latitude, p.longitude) : Number.NaN;
+  w.distance[i] = v;
+  w.distanceKnown[i] = 1;
+  return v;
 }
 
 /** Units candidate i can still give sku k. */
@@ -385,7 +397,7 @@ function criterionValue(w: Work, crit: Criterion, i: number, depth: number, shor
   const c = w.candidates[i];
   switch (crit) {
     case 'distance':
-      return w.distance[i];
+      return dist(w, i);
     case 'priority':
       return c.priority;
     case 'stock_depth':
@@ -635,23 +647,39 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   if (skipped.filtered) counts.filtered = skipped.filtered;
   if (skipped.excluded) counts.excluded = skipped.excluded;
   for (let i = 0; i < n; i++) if (outcomes[i] !== undefined) counts[outcomes[i]] = (counts[outcomes[i]] ?? 0) + 1;
-  /** The verdict of a candidate the loop never visited (filtered by type, or excluded before that). */
+  /**
+   * The verdict of a candidate the loop never visited (filtered by type, or excluded before
+   * that check). Built later, so it reads only what cannot change: never the scratch buffers.
+   */
   const unvisited = (i: number): CandidateVerdict => {
-    const reason = locationFilter(w, k, i) as string;
-    return { location: w.candidates[i].code, outcome: k.outcome, reason };
+    const c = w.candidates[i];
+    const f = s.filters;
+    if (c.excluded) return { location: c.code, outcome: 'excluded', reason: EXCLUDED_NETWORK };
+    if (w.excludedCodes.has(c.code)) return { location: c.code, outcome: 'excluded', reason: EXCLUDED_ORDER };
+    if (k.exclude?.has(c.code)) return { location: c.code, outcome: 'filtered', reason: EXCLUDED_STRATEGY };
+    if (f.atPickupLocation && c.code !== w.order.destination.pickupLocation) return { location: c.code, outcome: 'filtered', reason: k.pickupReason };
+    return { location: c.code, outcome: 'filtered', reason: `filtered out by location type: ${c.type} not in ${f.locationTypes?.join('/')}` };
   };
-  for (let r = 0; r < m; r++) {
-    const o = chosenSet.has(r) ? 'chosen' : lostOutcome(w, k, finalRanked, r, best, split.policy).outcome;
-    counts[o] = (counts[o] ?? 0) + 1;
-  }
+  let counted = false;
+  const outcomeCounts = () => {
+    if (!counted) {
+      for (let r = 0; r < m; r++) {
+        const o = chosenSet.has(r) ? 'chosen' : lostOutcome(w, k, finalRanked, r, best, split.policy).outcome;
+        counts[o] = (counts[o] ?? 0) + 1;
+      }
+      counted = true;
+    }
+    return counts;
+  };
   const rankOf = () => {
     const at = new Int32Array(n).fill(-1);
     for (let r = 0; r < m; r++) at[finalRanked.idx[r]] = r;
     return at;
   };
   const attempt = attemptWithVerdicts(
-    { strategy: s.id, via, lines: ids, split: { ...split, shipments: chosenRanks.length }, outcomes: counts, notes },
+    { strategy: s.id, via, lines: ids, split: { ...split, shipments: chosenRanks.length }, notes },
     {
+      outcomes: outcomeCounts,
       all: () => {
         const at = rankOf();
         return w.candidates.map((c, i) => (at[i] >= 0 ? verdictAt(at[i]) : outcomes[i] !== undefined ? { location: c.code, outcome: outcomes[i], reason: reasons[i] } : unvisited(i)));
@@ -818,6 +846,7 @@ function notChosen(policy: string): { outcome: CandidateOutcome; reason: string 
 // ---- the explanation's candidate list, built on demand ------------------------------------
 
 interface VerdictSource {
+  outcomes: () => Partial<Record<CandidateOutcome, number>>;
   all: () => CandidateVerdict[];
   sample: (limit: number) => CandidateVerdict[];
 }
@@ -830,9 +859,10 @@ const VERDICTS = Symbol('verdicts');
  * is built on first read: a plan over 1,000 locations names all of them, but a caller that
  * only needs the plan, the counts or a sample never pays for 1,000 sentences.
  */
-function attemptWithVerdicts(base: Omit<AttemptExplanation, 'candidates'>, src: VerdictSource): AttemptExplanation {
+function attemptWithVerdicts(base: Omit<AttemptExplanation, 'candidates' | 'outcomes'>, src: VerdictSource): AttemptExplanation {
   let cached: CandidateVerdict[] | null = null;
   const attempt = base as AttemptExplanation;
+  Object.defineProperty(attempt, 'outcomes', { enumerable: true, get: src.outcomes });
   Object.defineProperty(attempt, 'candidates', {
     enumerable: true,
     get: () => {
@@ -904,8 +934,8 @@ function backorder(w: Work, s: Strategy, ids: string[], horizonDays: number): vo
   for (const v of verdicts) counts[v.outcome] = (counts[v.outcome] ?? 0) + 1;
   w.attempts.push(
     attemptWithVerdicts(
-      { strategy: `${s.id}:backorder`, via: `fallback of '${s.id}'`, lines: ids, split: { policy: 'backorder', method: 'ranked', lowerBound: null, shipments: chosen.size, note: null }, outcomes: counts, notes },
-      { all: () => verdicts, sample: (limit) => [...verdicts.filter((v) => v.outcome === 'chosen'), ...verdicts.filter((v) => v.outcome !== 'chosen').slice(0, limit)] },
+      { strategy: `${s.id}:backorder`, via: `fallback of '${s.id}'`, lines: ids, split: { policy: 'backorder', method: 'ranked', lowerBound: null, shipments: chosen.size, note: null }, notes },
+      { outcomes: () => counts, all: () => verdicts, sample: (limit) => [...verdicts.filter((v) => v.outcome === 'chosen'), ...verdicts.filter((v) => v.outcome !== 'chosen').slice(0, limit)] },
     ),
   );
 }
@@ -939,7 +969,7 @@ function buildShipments(w: Work, lines: PlanLine[]): Built[] {
     const atPickup = (dest.mode === 'click_and_collect' || dest.mode === 'in_store') && code === dest.pickupLocation;
     const mode = (dest.mode === 'click_and_collect' || dest.mode === 'in_store') && !atPickup ? 'store_transfer' : dest.mode;
     const handling = w.rules.settings.handlingDays[c.type] ?? 0;
-    const d = w.distance[idx];
+    const d = dist(w, idx);
     const shipment: Shipment = {
       location: code,
       locationType: c.type,

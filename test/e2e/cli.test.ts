@@ -55,6 +55,20 @@ describe('oms CLI and npm start', () => {
     const count = (t: string) => locs.items.filter((l) => l.type === t).length;
     expect([count('warehouse'), count('store') >= 40, count('supplier'), count('marketplace'), count('reseller')]).toEqual([2, true, 2, 1, 1]);
     expect(fs.readFileSync(path.join(dir, 'demo-admin-key.txt'), 'utf8').trim()).toBe(key);
+    // The presets are published as rule set version 1, and a plan for a Lyon postal code ships.
+    const auth = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const live = (await (await fetch(`${url}/sourcing/rule-sets/published`, { headers: auth })).json()) as { version: number; name: string };
+    expect([live.version, live.name]).toEqual([1, 'default']);
+    const planned = await fetch(`${url}/sourcing/plan`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ channel: 'web', lines: [{ sku: 'SKU-00001', quantity: 1 }], delivery: { mode: 'home', country: 'FR', postal_code: '69003', city: 'Lyon' } }),
+    });
+    expect(planned.status).toBe(200);
+    const plan = (await planned.json()) as { plan: { shipments: { carrier: { service: string } | null }[] }; explanation: { destination: { precision: string } } };
+    expect(plan.explanation.destination.precision).toBe('postal_code');
+    expect(plan.plan.shipments.length).toBeGreaterThan(0);
+    expect(plan.plan.shipments[0].carrier?.service).toBeTruthy();
   });
 
   it('imports a CSV with broken rows and reports each one, then the integrity check passes', async () => {

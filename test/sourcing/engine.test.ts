@@ -499,3 +499,15 @@ describe('sourcing engine: carriers on shipments', () => {
     expect(r.explanation.carriers).toHaveLength(r.plan.shipments.length);
   });
 });
+
+describe('sourcing engine: explanations built on demand', () => {
+  it('an explanation read after other plans ran is the one read at once', () => {
+    const stock = { WH1: { A1: 3 }, 'ST-PARIS': { A1: 2 }, 'ST-LYON': { A1: 1 }, 'SUP-FR': { A1: 9 } };
+    const first = () => source(order({ lines: [['A1', 1]], to: 'paris', exclude: ['ST-PARIS'] }), candidates(stock, { excluded: ['MKP'] }), DEFAULT_RULE_SET, NOW);
+    const early = JSON.stringify(first());
+    const late = first();
+    // Other plans, on other networks and exclusions, reuse the engine's scratch buffers.
+    for (const to of ['lyon', 'marseille', 'berlin'] as const) source(order({ lines: [['A1', 2], ['B1', 1]], to, exclude: ['WH1'] }), candidates({ WH2: { A1: 5 } }), DEFAULT_RULE_SET, NOW);
+    expect(JSON.stringify(late)).toBe(early);
+  });
+});
