@@ -111,9 +111,12 @@ export class StockProjection {
   private stock = new Map<number, SkuStock>();
   private supply = new Map<number, SupplyLine[]>();
   loaded = false;
+  /** Bumped whenever locations or channels change: caches of derived reference data key on it. */
+  refVersion = 0;
 
   // ---- reference data -------------------------------------------------------------
   setLocation(loc: LocationFacts): void {
+    this.refVersion++;
     const prev = this.locations[loc.id];
     if (prev) this.locationByCode.delete(prev.code);
     this.locations[loc.id] = loc;
@@ -137,6 +140,7 @@ export class StockProjection {
   }
 
   setChannel(rules: ChannelRules): void {
+    this.refVersion++;
     for (const [code, v] of this.channels) if (v.rules.id === rules.id) this.channels.delete(code);
     const view: ChannelView = { rules, exposed: new Uint8Array(0) };
     this.refreshMask(view);
@@ -287,6 +291,7 @@ export class StockProjection {
     this.stock.clear();
     this.supply.clear();
     this.loaded = false;
+    this.refVersion++;
   }
 }
 

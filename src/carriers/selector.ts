@@ -58,9 +58,16 @@ const grams = (g: number): string => `${num.format(g)} g`;
 const mm = (v: number): string => `${num.format(v)} mm`;
 /** Display only: minor units to a currency string (€12.90). */
 export function formatMoney(minor: number, currency: string): string {
-  const f = new Intl.NumberFormat('en-US', { style: 'currency', currency });
-  return f.format(minor / 10 ** (f.resolvedOptions().maximumFractionDigits ?? 2));
+  let m = moneyFormats.get(currency);
+  if (!m) {
+    // Building an Intl.NumberFormat costs tens of microseconds: one per currency, kept.
+    const f = new Intl.NumberFormat('en-US', { style: 'currency', currency });
+    m = { f, scale: 10 ** (f.resolvedOptions().maximumFractionDigits ?? 2) };
+    moneyFormats.set(currency, m);
+  }
+  return m.f.format(minor / m.scale);
 }
+const moneyFormats = new Map<string, { f: Intl.NumberFormat; scale: number }>();
 const byCode = (a: CarrierService, b: CarrierService): number => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0);
 
 /** A deadline as a person reads it: the date alone when it is the end of a local day, else date and time. */

@@ -79,6 +79,36 @@ const i32 = (n: number) => new Int32Array(n);
 const f64 = (n: number) => new Float64Array(n);
 const u8 = (n: number) => new Uint8Array(n);
 
+/** What never changes for a list of candidates: computed once per list, reused by every plan on it. */
+interface StaticFacts {
+  capMask: Uint8Array;
+  index: Map<string, number>;
+  byType: Map<string, { all: number[]; excluded: number }>;
+}
+const factsCache = new WeakMap<Candidate[], StaticFacts>();
+
+function staticFacts(candidates: Candidate[]): StaticFacts {
+  let f = factsCache.get(candidates);
+  if (f) return f;
+  f = { capMask: new Uint8Array(candidates.length), index: new Map(), byType: new Map() };
+  candidates.forEach((c, i) => {
+    const facts = f as StaticFacts;
+    let mask = 0;
+    for (const cap of c.capabilities) mask |= capBit(cap);
+    facts.capMask[i] = mask;
+    facts.index.set(c.code, i);
+    let t = facts.byType.get(c.type);
+    if (!t) {
+      t = { all: [], excluded: 0 };
+      facts.byType.set(c.type, t);
+    }
+    t.all.push(i);
+    if (c.excluded) t.excluded++;
+  });
+  factsCache.set(candidates, f);
+  return f;
+}
+
 interface Work {
   order: SourcingOrder;
   candidates: Candidate[];
@@ -139,23 +169,17 @@ export function source(order: SourcingOrder, pool: CandidatePool, rules: RuleSet
       if (q > 0) stock[i * K + k] = q;
     }
   }
-  const capMask = scratch('capMask', n, u8);
+  const facts = staticFacts(candidates);
   const orderExcluded = scratch('orderExcluded', n, u8);
   const excluded = new Set(order.excludeLocations);
   const byType = new Map<string, { all: number[]; excluded: number }>();
-  for (let i = 0; i < n; i++) {
-    const c = candidates[i];
-    let mask = 0;
-    for (const cap of c.capabilities) mask |= capBit(cap);
-    capMask[i] = mask;
-    if (excluded.size && excluded.has(c.code)) orderExcluded[i] = 1;
-    let t = byType.get(c.type);
-    if (!t) {
-      t = { all: [], excluded: 0 };
-      byType.set(c.type, t);
-    }
-    t.all.push(i);
-    if (c.excluded || orderExcluded[i]) t.excluded++;
+  for (const [type, t] of facts.byType) byType.set(type, { all: t.all, excluded: t.excluded });
+  for (const code of excluded) {
+    const i = facts.index.get(code);
+    if (i === undefined || orderExcluded[i]) continue;
+    orderExcluded[i] = 1;
+    const t = byType.get(candidates[i].type);
+    if (t && !candidates[i].excluded) t.excluded++;
   }
   const w: Work = {
     order,
@@ -171,7 +195,7 @@ export function source(order: SourcingOrder, pool: CandidatePool, rules: RuleSet
     skuCount: K,
     stock,
     used: scratch('used', n * K, i32),
-    capMask,
+    capMask: facts.capMask,
     orderExcluded,
     shipsFrom: scratch('shipsFrom', n, u8),
     byType,
@@ -272,10 +296,15 @@ interface Compiled {
   pickupReason: string;
   criteria: Criterion[];
   tolerance: number[];
+  /** 1 when lower is better, -1 when higher is; and which criterion is distance. */
+  sign: number[];
+  isDistance: boolean[];
   /** Criteria the ranking skips (distance without a destination). */
   skip: boolean[];
   /** The outcome of the last locationFilter call that rejected (saves an object per candidate). */
   outcome: CandidateOutcome;
+  /** The distance of the last candidate rejected as TOO_FAR. */
+  farKm: number;
 }
 
 function compile(w: Work, s: Strategy): Compiled {
@@ -303,8 +332,11 @@ function compile(w: Work, s: Strategy): Compiled {
     pickupReason: `filtered out: only the pickup store ${dest.pickupLocation ?? '(none)'} may serve`,
     criteria,
     tolerance: s.ranking.criteria.map((c) => c.tolerance ?? 0),
+    sign: criteria.map((c) => (CRITERION_BETTER[c] === 'lower' ? 1 : -1)),
+    isDistance: criteria.map((c) => c === 'distance'),
     skip: criteria.map((c) => c === 'distance' && w.distanceMode === 'ignored'),
     outcome: 'filtered',
+    farKm: 0,
   };
 }
 
@@ -316,6 +348,9 @@ const EXCLUDED_ORDER = 'excluded for this order (the ordering store, or a locati
 const EXCLUDED_STRATEGY = 'filtered out by the strategy exclude list';
 const NO_COORDINATES = 'filtered out by maximum distance: the location has no coordinates';
 const OVER_CAPACITY = 'over capacity: no shipments left today';
+/** Marks a candidate beyond the maximum distance; see Compiled.farKm. */
+const TOO_FAR = 'filtered out by maximum distance';
+const tooFar = (km: number, max: number | undefined) => `${TOO_FAR}: ${round1(km)} km > ${max} km`;
 
 /**
  * Why a location cannot serve this strategy at all (null = it passes the location filters);
@@ -353,7 +388,12 @@ function locationFilter(w: Work, k: Compiled, i: number): string | null {
   if (f.maxDistanceKm !== undefined && w.distanceMode !== 'ignored') {
     const d = dist(w, i);
     if (Number.isNaN(d)) return NO_COORDINATES;
-    if (d > f.maxDistanceKm) return `filtered out by maximum distance: ${round1(d)} km > ${f.maxDistanceKm} km`;
+    if (d > f.maxDistanceKm) {
+      // Formatting a distance costs more than the whole check: the run loop keeps the number
+      // and the sentence is written only if the explanation is read.
+      k.farKm = d;
+      return TOO_FAR;
+    }
   }
   if (f.underCapacity && c.remainingCapacity !== null && c.remainingCapacity <= 0 && !w.shipsFrom[i]) {
     k.outcome = 'over_capacity';
@@ -411,15 +451,17 @@ function criterionValue(w: Work, crit: Criterion, i: number, depth: number, shor
   }
 }
 
-/** Negative when a ranks before b. Unknown distances sort last. */
-function criterionDiff(crit: Criterion, va: number, vb: number, tolerance: number): number {
-  if (crit === 'distance') {
+/** Negative when value a ranks before value b on the j-th criterion. Unknown distances sort last. */
+function diffAt(k: Compiled, j: number, va: number, vb: number): number {
+  if (k.isDistance[j]) {
     const na = Number.isNaN(va);
     const nb = Number.isNaN(vb);
     if (na || nb) return na === nb ? 0 : na ? 1 : -1;
   }
-  if (Math.abs(va - vb) <= tolerance) return 0;
-  return CRITERION_BETTER[crit] === 'lower' ? va - vb : vb - va;
+  const d = va - vb;
+  const t = k.tolerance[j];
+  if (d <= t && d >= -t) return 0;
+  return k.sign[j] * d;
 }
 
 /** Weighted score (lower is better): each criterion min-max normalised over the eligible set. */
@@ -469,6 +511,9 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   // explanation are only built when someone reads them (see attemptWithVerdicts).
   const outcomes: CandidateOutcome[] = new Array(n);
   const reasons: string[] = new Array(n);
+  /** Distances of the candidates rejected as too far (their sentence is written on demand). */
+  const far: number[] = [];
+  const reasonOf = (i: number) => (reasons[i] === TOO_FAR ? tooFar(far[i], s.filters.maxDistanceKm) : reasons[i]);
   const notes: string[] = [];
   if (s.filters.maxDistanceKm !== undefined && w.distanceMode === 'ignored') {
     notes.push(`destination not found (${w.order.destination.geoSource}): the ${s.filters.maxDistanceKm} km limit is not applied and distance does not rank`);
@@ -487,9 +532,13 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   let m = 0;
   // A strategy limited to some location types only visits those; the others are filtered
   // out by type, and their verdicts are written only if the explanation is read.
-  const visit: number[] | null = k.types ? [...w.byType].flatMap(([t, v]) => (k.types?.has(t) ? v.all : [])).sort((a, b) => a - b) : null;
+  let visit: number[] | null = null;
+  if (k.types && [...w.byType.keys()].some((t) => !k.types?.has(t))) {
+    visit = [];
+    for (let i = 0; i < n; i++) if (k.types.has(w.candidates[i].type)) visit.push(i);
+  }
   const skipped = { filtered: 0, excluded: 0 };
-  if (visit) {
+  if (visit && k.types) {
     for (const [t, v] of w.byType) {
       if (k.types?.has(t)) continue;
       skipped.excluded += v.excluded;
@@ -503,6 +552,7 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
     if (rejected !== null) {
       outcomes[i] = k.outcome;
       reasons[i] = rejected;
+      if (rejected === TOO_FAR) far[i] = k.farKm;
       continue;
     }
     let any = 0;
@@ -557,7 +607,7 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
     } else {
       for (let j = 0; j < C; j++) {
         if (k.skip[j]) continue;
-        const d = criterionDiff(k.criteria[j], rk.vals[a * C + j], rk.vals[b * C + j], k.tolerance[j]);
+        const d = diffAt(k, j, rk.vals[a * C + j], rk.vals[b * C + j]);
         if (d !== 0) return d;
       }
     }
@@ -631,17 +681,32 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   const best = chosenRanks.length ? chosenRanks.reduce((a, b) => (cmp(finalRanked, a, b) <= 0 ? a : b)) : -1;
   const chosenSet = new Set(chosenRanks);
   let rankAt: Int32Array | null = null;
-  const verdictAt = (r: number): CandidateVerdict => {
-    if (!rankAt) {
-      rankAt = new Int32Array(m);
-      rankOrder().forEach((pos, i) => {
-        (rankAt as Int32Array)[pos] = i + 1;
-      });
-    }
+  /** Rank of position r: from the full order when it exists, else by counting who ranks before it. */
+  const rankOfPosition = (r: number): number => {
+    if (sorted) return r + 1;
+    if (rankAt) return rankAt[r];
+    let before = 0;
+    for (let x = 0; x < m; x++) if (x !== r && cmp(finalRanked, x, r) < 0) before++;
+    return before + 1;
+  };
+  const verdictAt = (r: number, rank = rankOfPosition(r)): CandidateVerdict => {
     const location = w.candidates[finalRanked.idx[r]].code;
     const criteria = shown(w, k, finalRanked, r);
-    if (chosenSet.has(r)) return { location, outcome: 'chosen', reason: chosenReason(k, finalRanked, r, split.method), rank: rankAt[r], criteria };
-    return { location, ...lostReason(w, k, finalRanked, r, best, split.policy), rank: rankAt[r], criteria };
+    if (chosenSet.has(r)) return { location, outcome: 'chosen', reason: chosenReason(k, finalRanked, r, split.method), rank, criteria };
+    return { location, ...lostReason(w, k, finalRanked, r, best, split.policy), rank, criteria };
+  };
+  /** The `count` best positions, in rank order, without sorting them all (a bounded insertion). */
+  const topPositions = (count: number): number[] => {
+    if (sorted || byRank) return rankOrder().slice(0, count);
+    const top: number[] = [];
+    for (let x = 0; x < m; x++) {
+      if (top.length === count && cmp(finalRanked, x, top[count - 1]) >= 0) continue;
+      let at = top.length;
+      while (at > 0 && cmp(finalRanked, x, top[at - 1]) < 0) at--;
+      top.splice(at, 0, x);
+      if (top.length > count) top.pop();
+    }
+    return top;
   };
   const counts: Partial<Record<CandidateOutcome, number>> = {};
   if (skipped.filtered) counts.filtered = skipped.filtered;
@@ -681,21 +746,30 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
     {
       outcomes: outcomeCounts,
       all: () => {
+        if (!rankAt) {
+          const ranks = new Int32Array(m);
+          rankOrder().forEach((pos, i) => {
+            ranks[pos] = i + 1;
+          });
+          rankAt = ranks;
+        }
         const at = rankOf();
-        return w.candidates.map((c, i) => (at[i] >= 0 ? verdictAt(at[i]) : outcomes[i] !== undefined ? { location: c.code, outcome: outcomes[i], reason: reasons[i] } : unvisited(i)));
+        return w.candidates.map((c, i) => (at[i] >= 0 ? verdictAt(at[i]) : outcomes[i] !== undefined ? { location: c.code, outcome: outcomes[i], reason: reasonOf(i) } : unvisited(i)));
       },
       sample: (limit) => {
         const out: CandidateVerdict[] = [];
-        for (const r of chosenRanks) out.push(verdictAt(r));
-        for (const r of rankOrder()) {
+        const top = topPositions(limit + chosenRanks.length);
+        const rankInTop = new Map(top.map((pos, i) => [pos, i + 1]));
+        for (const r of chosenRanks) out.push(verdictAt(r, rankInTop.get(r)));
+        for (const r of top) {
           if (out.length >= chosenRanks.length + limit) break;
-          if (!chosenSet.has(r)) out.push(verdictAt(r));
+          if (!chosenSet.has(r)) out.push(verdictAt(r, rankInTop.get(r)));
         }
         // Then the rejected, closest to being chosen first, each class in network order.
         const eligible = new Set(finalRanked.idx);
         for (const cls of REJECTED_ORDER) {
           for (let i = 0; i < n && out.length < chosenRanks.length + limit; i++) {
-            if (outcomes[i] === cls) out.push({ location: w.candidates[i].code, outcome: cls, reason: reasons[i] });
+            if (outcomes[i] === cls) out.push({ location: w.candidates[i].code, outcome: cls, reason: reasonOf(i) });
             else if (outcomes[i] === undefined && !eligible.has(i)) {
               const v = unvisited(i);
               if (v.outcome === cls) out.push(v);
@@ -819,7 +893,7 @@ function lostOutcome(w: Work, k: Compiled, ranked: Ranked, r: number, best: numb
   const C = k.criteria.length;
   for (let j = 0; j < C; j++) {
     if (k.skip[j]) continue;
-    const d = criterionDiff(k.criteria[j], ranked.vals[r * C + j], ranked.vals[best * C + j], k.tolerance[j]);
+    const d = diffAt(k, j, ranked.vals[r * C + j], ranked.vals[best * C + j]);
     if (d > 0) return { outcome: 'lost', on: j, tie: false };
     if (d < 0) return none;
   }
@@ -890,7 +964,7 @@ function backorder(w: Work, s: Strategy, ids: string[], horizonDays: number): vo
   const k = compile(w, s);
   for (let i = 0; i < w.candidates.length; i++) {
     const r = locationFilter(w, k, i);
-    if (r !== null) verdicts.push({ location: w.candidates[i].code, outcome: k.outcome, reason: r });
+    if (r !== null) verdicts.push({ location: w.candidates[i].code, outcome: k.outcome, reason: r === TOO_FAR ? tooFar(k.farKm, s.filters.maxDistanceKm) : r });
     else open.add(i);
   }
   const chosen = new Set<number>();

@@ -124,6 +124,64 @@ export function loadCandidates(ctx: Ctx, channelCode: string, skuCodes: string[]
   const p = ctx.projection;
   const channel = p.channel(channelCode);
   if (!channel) throw new AppError('unknown_channel', `Channel '${channelCode}' does not exist`);
+  const { row, locations: shared } = exposedLocations(ctx, channelCode, usedToday);
+  let locations = shared;
+  const skus = [...new Set(skuCodes)];
+  const columns = new Map(skus.map((s, i) => [s, i]));
+  const P = skus.length;
+  const available = new Int32Array(locations.length * P);
+  const horizon = now + channel.futureHorizonDays * 86_400_000;
+  skus.forEach((code, col) => {
+    const sku = p.sku(code);
+    if (!sku) return;
+    p.forEachAvailable(sku.id, channelCode, (locationId, units) => {
+      const r = row.get(locationId);
+      if (r !== undefined) available[r * P + col] = units;
+    });
+    if (!channel.futureStock || !sku.backorderable) return;
+    for (const s of p.supplyOf(sku.id)) {
+      const r = row.get(s.locationId);
+      if (r === undefined || s.quantity <= 0 || s.expectedAt > horizon) continue;
+      if (locations === shared) locations = shared.slice();
+      if (locations[r].future === NO_FUTURE) locations[r] = { ...locations[r], future: new Map() };
+      const c = locations[r];
+      const list = c.future.get(code) ?? [];
+      const day = Math.max(startOfUtcDay(s.expectedAt), startOfUtcDay(now));
+      const same = list.find((f) => f.expectedAt === day);
+      if (same) same.quantity += s.quantity;
+      else list.push({ expectedAt: day, quantity: s.quantity });
+      list.sort((a: FutureStock, b: FutureStock) => a.expectedAt - b.expectedAt);
+      c.future.set(code, list);
+    }
+  });
+  return { locations, columns, available };
+}
+
+/** Shared by every candidate without incoming supply (never written to). */
+const NO_FUTURE: Map<string, FutureStock[]> = new Map();
+
+interface ExposedLocations {
+  refVersion: number;
+  usedToday: Map<number, number>;
+  row: Map<number, number>;
+  locations: Candidate[];
+}
+const exposedCache = new WeakMap<object, Map<string, ExposedLocations>>();
+
+/**
+ * A channel's candidate locations, rebuilt only when the network or today's capacity figures
+ * change: the same array then serves every plan (and the engine's per-array facts with it).
+ * Nobody mutates it: a plan that needs future stock works on a copy.
+ */
+function exposedLocations(ctx: Ctx, channelCode: string, usedToday: Map<number, number>): ExposedLocations {
+  const p = ctx.projection;
+  let byChannel = exposedCache.get(p);
+  if (!byChannel) {
+    byChannel = new Map();
+    exposedCache.set(p, byChannel);
+  }
+  const hit = byChannel.get(channelCode);
+  if (hit && hit.refVersion === p.refVersion && hit.usedToday === usedToday) return hit;
   const row = new Map<number, number>();
   const locations: Candidate[] = [];
   for (const loc of p.allLocations()) {
@@ -142,38 +200,10 @@ export function loadCandidates(ctx: Ctx, channelCode: string, skuCodes: string[]
       future: NO_FUTURE,
     });
   }
-  const skus = [...new Set(skuCodes)];
-  const columns = new Map(skus.map((s, i) => [s, i]));
-  const P = skus.length;
-  const available = new Int32Array(locations.length * P);
-  const horizon = now + channel.futureHorizonDays * 86_400_000;
-  skus.forEach((code, col) => {
-    const sku = p.sku(code);
-    if (!sku) return;
-    p.forEachAvailable(sku.id, channelCode, (locationId, units) => {
-      const r = row.get(locationId);
-      if (r !== undefined) available[r * P + col] = units;
-    });
-    if (!channel.futureStock || !sku.backorderable) return;
-    for (const s of p.supplyOf(sku.id)) {
-      const r = row.get(s.locationId);
-      if (r === undefined || s.quantity <= 0 || s.expectedAt > horizon) continue;
-      const c = locations[r];
-      if (c.future === NO_FUTURE) c.future = new Map();
-      const list = c.future.get(code) ?? [];
-      const day = Math.max(startOfUtcDay(s.expectedAt), startOfUtcDay(now));
-      const same = list.find((f) => f.expectedAt === day);
-      if (same) same.quantity += s.quantity;
-      else list.push({ expectedAt: day, quantity: s.quantity });
-      list.sort((a: FutureStock, b: FutureStock) => a.expectedAt - b.expectedAt);
-      c.future.set(code, list);
-    }
-  });
-  return { locations, columns, available };
+  const built = { refVersion: p.refVersion, usedToday, row, locations };
+  byChannel.set(channelCode, built);
+  return built;
 }
-
-/** Shared by every candidate without incoming supply (never written to). */
-const NO_FUTURE: Map<string, FutureStock[]> = new Map();
 
 async function rulesFor(ctx: Ctx, version?: number): Promise<{ version: number | null; ruleSet: RuleSet }> {
   if (version !== undefined) {

@@ -4,7 +4,7 @@
 // the same input gives the same plan; the explanation names every candidate.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { haversineKm, isoDay, source } from '../../src/sourcing/engine.ts';
+import { haversineKm, isoDay, source, verdictSample } from '../../src/sourcing/engine.ts';
 import type { Candidate, CandidatePool, Criterion, RuleSet, SourcingOrder, Strategy } from '../../src/sourcing/model.ts';
 import { CRITERIA, makePool } from '../../src/sourcing/model.ts';
 import { DEFAULT_RULE_SET } from '../../src/sourcing/presets.ts';
@@ -158,8 +158,17 @@ function checkPlan(order: SourcingOrder, pool: CandidatePool, rules: RuleSet): v
     const supply = (byCode.get(loc)?.future.get(sku) ?? []).filter((f) => isoDay(Math.max(f.expectedAt, NOW)) === day).reduce((a, f) => a + f.quantity, 0);
     expect(q, k).toBeLessThanOrEqual(supply);
   }
-  // The explanation names every candidate, once, in every attempt.
-  for (const a of r.explanation.attempts) expect(a.candidates.map((c) => c.location).sort()).toEqual(cands.map((c) => c.code).sort());
+  // The explanation names every candidate, once, in every attempt; the short form (built
+  // without the full ranking) agrees with it, and so do the counts.
+  for (const a of r.explanation.attempts) {
+    const sample = verdictSample(a, 3);
+    const full = a.candidates;
+    expect(full.map((c) => c.location).sort()).toEqual(cands.map((c) => c.code).sort());
+    for (const v of sample) expect(full.find((c) => c.location === v.location)).toEqual(v);
+    const counts: Record<string, number> = {};
+    for (const v of full) counts[v.outcome] = (counts[v.outcome] ?? 0) + 1;
+    expect(a.outcomes).toEqual(counts);
+  }
   // Nothing ships from an excluded location.
   const shipped = new Set(r.plan.shipments.map((s) => s.location));
   for (const c of cands) if (c.excluded || order.excludeLocations.includes(c.code)) expect(shipped.has(c.code), c.code).toBe(false);
