@@ -59,109 +59,163 @@ export async function importStockCsv(ctx: Ctx, input: Readable, opts: ImportOpti
   const seenLocations = new Set<number>();
   const staleLocations = new Set<number>();
 
-  const flush = async () => {
-    if (batch.length === 0) return;
-    const rows = batch;
-    batch = [];
-    const r = await applySnapshotBatch(ctx, opts.asOf as number, rows, opts.source, opts.mode ?? 'full');
+  // On PostgreSQL, batches are applied while the next ones are read: parsing costs the node
+  // process about a third of what applying costs the database, and they run on different
+  // cores; and two batches may be applied at once, on two connections: a batch starts once
+  // the previous one holds its locks (its locations and positions), so a batch that shares a
+  // location with an earlier one waits for it to commit, and which of two rows for one
+  // position wins is the same as applying them one by one in file order; batches over other
+  // locations do not wait. A location found stale is known to the reader a batch or two
+  // later; its rows in those batches are found stale by applySnapshotBatch itself, and
+  // counted the same way. SQLite applies a batch in the node process itself: nothing to
+  // overlap, so each batch is applied before the next is read, as before.
+  const overlap = ctx.store.dialect === 'postgres';
+  const maxInFlight = overlap ? 2 : 1;
+  const inFlight = new Set<Promise<void>>();
+  let previousLocked: Promise<void> = Promise.resolve();
+  let failure: { error: unknown } | undefined;
+  const rethrow = () => {
+    if (failure) throw failure.error;
+  };
+  const apply = async (rows: LocatedSnapshotRow[], locked: () => void) => {
+    const r = await applySnapshotBatch(ctx, opts.asOf as number, rows, opts.source, opts.mode ?? 'full', locked);
     summary.applied += r.applied;
-    const staleRows = rows.filter((x) => r.staleLocations.includes(x.locationId)).length;
+    const staleRows = r.staleLocations.length ? rows.filter((x) => r.staleLocations.includes(x.locationId)).length : 0;
     for (const id of r.staleLocations) staleLocations.add(id);
     if (staleRows) ignore('stale_snapshot', staleRows);
     if (r.ignored - staleRows > 0) ignore('newer_baseline_or_duplicate', r.ignored - staleRows);
+  };
+  /** Starts applying the batch read so far, once there is room; `wait` then awaits every batch. */
+  const flush = async (wait: boolean) => {
+    if (batch.length) {
+      while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+      rethrow();
+      const rows = batch;
+      batch = [];
+      const previous = previousLocked;
+      let locked = () => {};
+      previousLocked = new Promise<void>((resolve) => {
+        locked = resolve;
+      });
+      const run = async () => {
+        await previous;
+        if (!failure) await apply(rows, locked);
+      };
+      // Caught here and rethrown by a later flush: never an unhandled rejection.
+      const p: Promise<void> = run()
+        .catch((error: unknown) => {
+          failure ??= { error };
+        })
+        .finally(() => {
+          locked();
+          inFlight.delete(p);
+        });
+      inFlight.add(p);
+    }
+    if (wait || !overlap) while (inFlight.size) await Promise.race(inFlight);
+    rethrow();
   };
 
   // Line by line, so that a broken line (a stray quote, say) is rejected alone and can never
   // swallow the lines after it. Stock feeds carry codes and integers: no field spans lines.
   let header: string[] | null = null;
   let line = 0;
-  for await (const batchOfLines of lineBatches(input)) {
-    for (const raw of batchOfLines) {
-      line++;
-      const text = line === 1 ? raw.replace(/^\uFEFF/, '') : raw;
-      if (text.trim() === '') continue;
-      let fields: string[];
-      try {
-        fields = splitCsvLine(text);
-      } catch (e) {
-        if (!header) throw new AppError('malformed_csv', `The CSV header cannot be read: ${(e as Error).message}`);
-        summary.rowsRead++;
-        reject(line, 'malformed_row', `Line ${line} cannot be read as CSV: ${(e as Error).message}`);
-        continue;
-      }
-      if (!header) {
-        header = fields.map((c) => c.trim().toLowerCase());
-        const need = opts.kind === 'snapshot' ? ['location', 'sku', 'on_hand'] : ['location', 'sku', 'quantity'];
-        const missing = need.filter((c) => !header?.includes(c));
-        if (missing.length) throw new AppError('malformed_csv', `The CSV header must contain ${need.join(', ')} (missing: ${missing.join(', ')})`);
-        continue;
-      }
-      const record: Record<string, string> = {};
-      for (let i = 0; i < header.length; i++) record[header[i]] = (fields[i] ?? '').trim();
-      summary.rowsRead++;
-      if (summary.rowsRead % 10_000 === 0) opts.onProgress?.(summary.rowsRead);
-      if (fields.length > header.length) {
-        reject(line, 'malformed_row', `Line ${line} has ${fields.length} fields; the header has ${header.length}`);
-        continue;
-      }
-      const loc = ctx.projection.location(record.location ?? '');
-      // A location outside the key's scope is reported exactly like one that does not exist.
-      if (!loc || (opts.allowedLocationIds && !opts.allowedLocationIds.includes(loc.id))) {
-        reject(line, 'unknown_location', `Unknown location '${record.location ?? ''}'`);
-        continue;
-      }
-      const sku = ctx.projection.sku(record.sku ?? '');
-      if (!sku) {
-        reject(line, 'unknown_sku', `Unknown sku '${record.sku ?? ''}'`);
-        continue;
-      }
-      if (opts.kind === 'snapshot') {
-        const onHand = parseCount(record.on_hand, false);
-        const quarantine = record.quarantine === undefined || record.quarantine === '' ? undefined : parseCount(record.quarantine, false);
-        if (onHand === null || quarantine === null) {
-          reject(line, 'validation_failed', `on_hand and quarantine must be whole numbers ≥ 0 (got '${record.on_hand}'${record.quarantine ? `, '${record.quarantine}'` : ''})`);
-          continue;
-        }
-        if (staleLocations.has(loc.id)) {
-          ignore('stale_snapshot');
-          continue;
-        }
-        seenLocations.add(loc.id);
-        batch.push({ locationId: loc.id, skuId: sku.id, onHand, quarantine });
-        if (batch.length >= SNAPSHOT_BATCH) await flush();
-      } else {
-        const quantity = parseCount(record.quantity, true);
-        if (quantity === null) {
-          reject(line, 'validation_failed', `quantity must be a whole number (got '${record.quantity}')`);
-          continue;
-        }
-        const kind = (record.kind || 'adjustment') as MovementKind;
-        if (!MOVEMENT_KINDS.includes(kind) || kind === 'snapshot') {
-          reject(line, 'validation_failed', `Unknown movement kind '${record.kind}'`);
-          continue;
-        }
-        const seq = record.seq ? parseCount(record.seq, false) : undefined;
-        const occurredAt = record.occurred_at ? Date.parse(record.occurred_at) : undefined;
-        if (seq === null || (occurredAt !== undefined && Number.isNaN(occurredAt))) {
-          reject(line, 'validation_failed', 'seq must be a whole number and occurred_at an ISO 8601 time');
-          continue;
-        }
+  try {
+    for await (const batchOfLines of lineBatches(input)) {
+      for (const raw of batchOfLines) {
+        line++;
+        // Let the batch in flight take its next step (its statements are short; the database
+        // would otherwise wait for the reader to finish the next 10,000 lines).
+        if ((line & 255) === 0 && inFlight.size) await new Promise<void>((resolve) => setImmediate(resolve));
+        const text = line === 1 ? raw.replace(/^\uFEFF/, '') : raw;
+        if (text.trim() === '') continue;
+        let fields: string[];
         try {
-          const out = await applyDelta(ctx, { location: loc.code, sku: sku.code, quantity, kind, seq, occurredAt, idempotencyKey: record.idempotency_key || undefined, reference: record.reference || undefined }, opts.source);
-          if (out.status === 'applied') summary.applied++;
-          else ignore(out.reason);
-          seenLocations.add(loc.id);
+          fields = splitCsvLine(text);
         } catch (e) {
-          if (e instanceof AppError) reject(line, e.code, e.message);
-          else throw e;
+          if (!header) throw new AppError('malformed_csv', `The CSV header cannot be read: ${(e as Error).message}`);
+          summary.rowsRead++;
+          reject(line, 'malformed_row', `Line ${line} cannot be read as CSV: ${(e as Error).message}`);
+          continue;
+        }
+        if (!header) {
+          header = fields.map((c) => c.trim().toLowerCase());
+          const need = opts.kind === 'snapshot' ? ['location', 'sku', 'on_hand'] : ['location', 'sku', 'quantity'];
+          const missing = need.filter((c) => !header?.includes(c));
+          if (missing.length) throw new AppError('malformed_csv', `The CSV header must contain ${need.join(', ')} (missing: ${missing.join(', ')})`);
+          continue;
+        }
+        const record: Record<string, string> = {};
+        for (let i = 0; i < header.length; i++) record[header[i]] = (fields[i] ?? '').trim();
+        summary.rowsRead++;
+        if (summary.rowsRead % 10_000 === 0) opts.onProgress?.(summary.rowsRead);
+        if (fields.length > header.length) {
+          reject(line, 'malformed_row', `Line ${line} has ${fields.length} fields; the header has ${header.length}`);
+          continue;
+        }
+        const loc = ctx.projection.location(record.location ?? '');
+        // A location outside the key's scope is reported exactly like one that does not exist.
+        if (!loc || (opts.allowedLocationIds && !opts.allowedLocationIds.includes(loc.id))) {
+          reject(line, 'unknown_location', `Unknown location '${record.location ?? ''}'`);
+          continue;
+        }
+        const sku = ctx.projection.sku(record.sku ?? '');
+        if (!sku) {
+          reject(line, 'unknown_sku', `Unknown sku '${record.sku ?? ''}'`);
+          continue;
+        }
+        if (opts.kind === 'snapshot') {
+          const onHand = parseCount(record.on_hand, false);
+          const quarantine = record.quarantine === undefined || record.quarantine === '' ? undefined : parseCount(record.quarantine, false);
+          if (onHand === null || quarantine === null) {
+            reject(line, 'validation_failed', `on_hand and quarantine must be whole numbers ≥ 0 (got '${record.on_hand}'${record.quarantine ? `, '${record.quarantine}'` : ''})`);
+            continue;
+          }
+          if (staleLocations.has(loc.id)) {
+            ignore('stale_snapshot');
+            continue;
+          }
+          seenLocations.add(loc.id);
+          batch.push({ locationId: loc.id, skuId: sku.id, onHand, quarantine });
+          if (batch.length >= SNAPSHOT_BATCH) await flush(false);
+        } else {
+          const quantity = parseCount(record.quantity, true);
+          if (quantity === null) {
+            reject(line, 'validation_failed', `quantity must be a whole number (got '${record.quantity}')`);
+            continue;
+          }
+          const kind = (record.kind || 'adjustment') as MovementKind;
+          if (!MOVEMENT_KINDS.includes(kind) || kind === 'snapshot') {
+            reject(line, 'validation_failed', `Unknown movement kind '${record.kind}'`);
+            continue;
+          }
+          const seq = record.seq ? parseCount(record.seq, false) : undefined;
+          const occurredAt = record.occurred_at ? Date.parse(record.occurred_at) : undefined;
+          if (seq === null || (occurredAt !== undefined && Number.isNaN(occurredAt))) {
+            reject(line, 'validation_failed', 'seq must be a whole number and occurred_at an ISO 8601 time');
+            continue;
+          }
+          try {
+            const out = await applyDelta(ctx, { location: loc.code, sku: sku.code, quantity, kind, seq, occurredAt, idempotencyKey: record.idempotency_key || undefined, reference: record.reference || undefined }, opts.source);
+            if (out.status === 'applied') summary.applied++;
+            else ignore(out.reason);
+            seenLocations.add(loc.id);
+          } catch (e) {
+            if (e instanceof AppError) reject(line, e.code, e.message);
+            else throw e;
+          }
         }
       }
     }
+  } catch (e) {
+    // Never leave a batch running behind a failed import.
+    await Promise.all([...inFlight]);
+    throw e;
   }
+  await flush(true);
   const headerChecked = header !== null;
   if (!headerChecked) throw new AppError('malformed_csv', 'The CSV is empty: it needs a header line');
   if (summary.rowsRead === 0) throw new AppError('malformed_csv', 'The CSV has a header but no data rows');
-  await flush();
   if (opts.kind === 'snapshot' && (opts.mode ?? 'full') === 'full') {
     if (summary.rejected > 0) {
       // A rejected row is a count we could not read: zeroing "unlisted" skus could wipe it.

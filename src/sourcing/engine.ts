@@ -386,6 +386,14 @@ function locationFilter(w: Work, k: Compiled, i: number): string | null {
   }
   if (f.sameCountry && c.country !== dest.country) return `filtered out by same country: ${c.country} ≠ ${dest.country}`;
   if (f.maxDistanceKm !== undefined && w.distanceMode !== 'ignored') {
+    // A degree of latitude is 111 km everywhere: farther apart than that in latitude alone is
+    // too far without any trigonometry (the exact distance is computed if someone reads why).
+    const p = c.point;
+    const to = dest.point;
+    if (p && to && Math.abs(p.latitude - to.latitude) * 111.19 > f.maxDistanceKm) {
+      k.farKm = Number.NaN;
+      return TOO_FAR;
+    }
     const d = dist(w, i);
     if (Number.isNaN(d)) return NO_COORDINATES;
     if (d > f.maxDistanceKm) {
@@ -411,6 +419,14 @@ function dist(w: Work, i: number): number {
   w.distance[i] = v;
   w.distanceKnown[i] = 1;
   return v;
+}
+
+/** `known` when it is a number, else the distance from stable data (no scratch buffer). */
+function kmTo(w: Work, i: number, known: number): number {
+  if (!Number.isNaN(known)) return known;
+  const p = w.candidates[i].point;
+  const d = w.order.destination.point;
+  return p && d ? haversineKm(d.latitude, d.longitude, p.latitude, p.longitude) : Number.NaN;
 }
 
 /** Units candidate i can still give sku k. */
@@ -513,7 +529,7 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   const reasons: string[] = new Array(n);
   /** Distances of the candidates rejected as too far (their sentence is written on demand). */
   const far: number[] = [];
-  const reasonOf = (i: number) => (reasons[i] === TOO_FAR ? tooFar(far[i], s.filters.maxDistanceKm) : reasons[i]);
+  const reasonOf = (i: number) => (reasons[i] === TOO_FAR ? tooFar(kmTo(w, i, far[i]), s.filters.maxDistanceKm) : reasons[i]);
   const notes: string[] = [];
   if (s.filters.maxDistanceKm !== undefined && w.distanceMode === 'ignored') {
     notes.push(`destination not found (${w.order.destination.geoSource}): the ${s.filters.maxDistanceKm} km limit is not applied and distance does not rank`);
@@ -964,7 +980,7 @@ function backorder(w: Work, s: Strategy, ids: string[], horizonDays: number): vo
   const k = compile(w, s);
   for (let i = 0; i < w.candidates.length; i++) {
     const r = locationFilter(w, k, i);
-    if (r !== null) verdicts.push({ location: w.candidates[i].code, outcome: k.outcome, reason: r === TOO_FAR ? tooFar(k.farKm, s.filters.maxDistanceKm) : r });
+    if (r !== null) verdicts.push({ location: w.candidates[i].code, outcome: k.outcome, reason: r === TOO_FAR ? tooFar(kmTo(w, i, k.farKm), s.filters.maxDistanceKm) : r });
     else open.add(i);
   }
   const chosen = new Set<number>();
