@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addBusinessDays, dispatchDate, endOfLocalDay, isIsoDate, startOfLocalDay } from '../../src/carriers/calendar.ts';
+import { addBusinessDays, dispatchDate, endOfLocalDay, isIsoDate, localDateTime, startOfLocalDay } from '../../src/carriers/calendar.ts';
 import { DEMO_CARRIER_CONFIG, DEMO_CARRIER_SERVICES, validateCarrierConfig } from '../../src/carriers/config.ts';
 import type { CarrierService } from '../../src/carriers/model.ts';
 import { type CarrierChoice, type ShipmentRequest, selectCarrier } from '../../src/carriers/selector.ts';
@@ -257,5 +257,19 @@ describe('validateCarrierConfig', () => {
   it.each([null, [], 'carriers', 42])('refuses %j as a configuration without throwing', (input) => {
     const result = validateCarrierConfig(input);
     expect(result).toEqual({ ok: false, problems: [{ path: '', message: 'the configuration must be an object { holidays, services }' }] });
+  });
+});
+
+describe('calendar: offsets cached per quarter hour stay exact across daylight-saving changes', () => {
+  it.each([
+    ['2026-03-29T00:59:59Z', '2026-03-29', 1 * 60 + 59],
+    ['2026-03-29T01:00:00Z', '2026-03-29', 3 * 60],
+    ['2026-10-25T00:59:59Z', '2026-10-25', 2 * 60 + 59],
+    ['2026-10-25T01:00:00Z', '2026-10-25', 2 * 60],
+    ['2026-12-31T23:30:00Z', '2027-01-01', 30],
+  ])('%s in Paris → %s, minute %i', (instant, date, minutes) => {
+    expect(localDateTime(Date.parse(instant), 'Europe/Paris')).toEqual({ date, minutes });
+    // Asked again (now from the cache), the answer is the same.
+    expect(localDateTime(Date.parse(instant), 'Europe/Paris')).toEqual({ date, minutes });
   });
 });
