@@ -257,21 +257,26 @@ export class StockProjection {
     return out;
   }
 
-  /** Calls fn(locationId, available) for each exposed location with stock of the sku for the channel. */
-  forEachAvailable(skuId: number, channelCode: string, fn: (locationId: number, available: number) => void): void {
+  /**
+   * Writes what the channel may promise of one sku into column `col` of a row-major table:
+   * out[rowOf[locationId] * stride + col] for every exposed location with a row (rowOf ≥ 0).
+   */
+  fillAvailable(skuId: number, channelCode: string, rowOf: Int32Array, out: Int32Array, stride: number, col: number): void {
     const view = this.channels.get(channelCode);
     const s = this.stock.get(skuId);
     if (!view || !s) return;
     const { exposed, rules } = view;
+    const plain = rules.buffer === 0 && rules.capPercent === null;
     const defaults = this.defaultSafety;
     const { locIds, onHand, reserved, quarantine, safety } = s;
     for (let i = 0; i < s.n; i++) {
       const locId = locIds[i];
-      if (exposed[locId] !== 1) continue;
+      if (exposed[locId] !== 1 || locId >= rowOf.length) continue;
+      const row = rowOf[locId];
+      if (row < 0) continue;
       const sell = onHand[i] - reserved[i] - quarantine[i] - (safety[i] >= 0 ? safety[i] : defaults[locId]);
       if (sell <= 0) continue;
-      const units = channelAvailable(sell, rules);
-      if (units > 0) fn(locId, units);
+      out[row * stride + col] = plain ? sell : channelAvailable(sell, rules);
     }
   }
 

@@ -124,7 +124,7 @@ export function loadCandidates(ctx: Ctx, channelCode: string, skuCodes: string[]
   const p = ctx.projection;
   const channel = p.channel(channelCode);
   if (!channel) throw new AppError('unknown_channel', `Channel '${channelCode}' does not exist`);
-  const { row, locations: shared } = exposedLocations(ctx, channelCode, usedToday);
+  const { row, rowOf, locations: shared } = exposedLocations(ctx, channelCode, usedToday);
   let locations = shared;
   const skus = [...new Set(skuCodes)];
   const columns = new Map(skus.map((s, i) => [s, i]));
@@ -134,10 +134,7 @@ export function loadCandidates(ctx: Ctx, channelCode: string, skuCodes: string[]
   skus.forEach((code, col) => {
     const sku = p.sku(code);
     if (!sku) return;
-    p.forEachAvailable(sku.id, channelCode, (locationId, units) => {
-      const r = row.get(locationId);
-      if (r !== undefined) available[r * P + col] = units;
-    });
+    p.fillAvailable(sku.id, channelCode, rowOf, available, P, col);
     if (!channel.futureStock || !sku.backorderable) return;
     for (const s of p.supplyOf(sku.id)) {
       const r = row.get(s.locationId);
@@ -164,6 +161,8 @@ interface ExposedLocations {
   refVersion: number;
   usedToday: Map<number, number>;
   row: Map<number, number>;
+  /** The same as `row`, indexed by location id (-1: not a candidate), for the hot loop. */
+  rowOf: Int32Array;
   locations: Candidate[];
 }
 const exposedCache = new WeakMap<object, Map<string, ExposedLocations>>();
@@ -200,7 +199,9 @@ function exposedLocations(ctx: Ctx, channelCode: string, usedToday: Map<number, 
       future: NO_FUTURE,
     });
   }
-  const built = { refVersion: p.refVersion, usedToday, row, locations };
+  const rowOf = new Int32Array(Math.max(0, ...row.keys()) + 1).fill(-1);
+  for (const [id, r] of row) rowOf[id] = r;
+  const built = { refVersion: p.refVersion, usedToday, row, rowOf, locations };
   byChannel.set(channelCode, built);
   return built;
 }
