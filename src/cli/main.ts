@@ -1,4 +1,5 @@
-// The `oms` command line: serve, start (first-run friendly), migrate, demo, keys, stock import, check.
+// The `oms` command line: serve, start (first-run friendly), migrate, demo, keys, stock import,
+// sourcing simulate, check.
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
@@ -11,7 +12,10 @@ import { loadDemo, isEmpty } from '../demo/network.ts';
 import { importStockCsv } from '../inventory/import.ts';
 import { checkIntegrity } from '../inventory/integrity.ts';
 import { openContext, startRuntime } from '../runtime.ts';
+import { parseNdjson, toRequest } from '../http/routes/sourcing.ts';
 import { AppError } from '../shared/errors.ts';
+import type { RuleSetChoice, SimulationOrderInput } from '../sourcing/service.ts';
+import { simulateRuleSets } from '../sourcing/service.ts';
 
 const program = new Command().name('oms').description('Open OMS: unified inventory, availability and orders').showHelpAfterError();
 
@@ -141,6 +145,73 @@ stock
       process.stdout.write(`${lines.join('\n')}\n`);
     }),
   );
+
+const sourcing = program.command('sourcing').description('Sourcing rules');
+sourcing
+  .command('simulate <orders>')
+  .description(
+    'Replay orders (JSON lines: the POST /sourcing/plan body, with channel and an optional reference) against two rule sets on the current stock; changes nothing',
+  )
+  .requiredOption('--candidate <version|file>', 'the draft: a saved rule set version, or a rule set JSON file')
+  .option('--baseline <version>', "what to compare it with: a rule set version, or 'published'", 'published')
+  .option('--json', 'print the report as JSON')
+  .action(async (file: string, o: { candidate: string; baseline: string; json?: boolean }) => {
+    const config = loadConfig();
+    // A simulation needs the whole stock picture: the full projection, like a server.
+    const ctx = await openContext(config);
+    try {
+      const parsed = parseNdjson(fs.readFileSync(file, 'utf8')) as Array<Parameters<typeof toRequest>[1] & { channel: string; reference?: string }>;
+      const rejected: Array<{ index: number; reference: string; code: string; message: string }> = [];
+      const orders: SimulationOrderInput[] = [];
+      const fileIndex: number[] = [];
+      parsed.forEach((w, index) => {
+        try {
+          orders.push({ ...toRequest(w.channel, w), reference: w.reference ?? `#${index + 1}` });
+          fileIndex.push(index);
+        } catch (e) {
+          if (!(e instanceof AppError)) throw e;
+          rejected.push({ index, reference: w.reference ?? `#${index + 1}`, code: e.code, message: e.message });
+        }
+      });
+      const version = (v: string, what: string): number => {
+        if (!/^[1-9]\d*$/.test(v)) throw new AppError('validation_failed', `${what} must be a rule set version`);
+        return Number(v);
+      };
+      const candidate: RuleSetChoice = /^\d+$/.test(o.candidate)
+        ? { label: 'candidate', version: version(o.candidate, '--candidate') }
+        : { label: 'candidate', ruleSet: JSON.parse(fs.readFileSync(o.candidate, 'utf8')) };
+      const baseline: RuleSetChoice = { label: 'baseline', version: o.baseline === 'published' ? 'published' : version(o.baseline, '--baseline') };
+      const r = await simulateRuleSets(ctx, orders, [baseline, candidate]);
+      // Positions in the file (the simulation numbers the orders it was given).
+      r.rejected = [...rejected, ...r.rejected.map((x) => ({ ...x, index: fileIndex[x.index] }))].sort((x, y) => x.index - y.index);
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify({ stock_as_of: new Date(r.stockAsOf).toISOString(), duration_ms: Math.round(r.durationMs), rule_sets: r.ruleSets, rejected: r.rejected })}\n`);
+        return;
+      }
+      const [a, b] = r.ruleSets;
+      const name = (x: typeof a) => `${x.label}: ${x.name}${x.version ? ` v${x.version}` : ''}`;
+      const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+      const rows: Array<[string, (m: typeof a.metrics) => string]> = [
+        ['orders', (m) => String(m.orders)],
+        ['complete orders', (m) => String(m.ordersComplete)],
+        ['split orders', (m) => String(m.splitOrders)],
+        ['shipments per order', (m) => m.shipmentsPerOrder.toFixed(3)],
+        ['fill rate', (m) => pct(m.fillRate)],
+        ['units backordered', (m) => String(m.unitsBackordered)],
+        ['units unfilled', (m) => String(m.unitsUnfilled)],
+        ['mean distance (km)', (m) => (m.avgDistanceKm === null ? '–' : String(m.avgDistanceKm))],
+        ['mean cost per order (minor units)', (m) => String(m.avgCostPerOrder)],
+        ['late promises', (m) => String(m.latePromises)],
+      ];
+      const out = [`${''.padEnd(36)}${name(a).padEnd(32)}${name(b)}`];
+      for (const [label, f] of rows) out.push(`${label.padEnd(36)}${f(a.metrics).padEnd(32)}${f(b.metrics)}`);
+      out.push(`${r.rejected.length} order(s) skipped${r.rejected.length ? ':' : ''}`);
+      for (const x of r.rejected.slice(0, 20)) out.push(`  ${x.reference} (order ${x.index + 1} of the file): ${x.code}: ${x.message}`);
+      process.stdout.write(`${out.join('\n')}\n`);
+    } finally {
+      await ctx.store.close();
+    }
+  });
 
 program
   .command('check')

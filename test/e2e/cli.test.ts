@@ -93,6 +93,34 @@ describe('oms CLI and npm start', () => {
     expect(body.locations.find((l) => l.location === 'WH-PARIS-NORD')?.available).toBe(38);
   });
 
+  it('simulates a JSON-lines order file against the published presets and a draft file', async () => {
+    const orders = path.join(dir, 'orders.jsonl');
+    const home = { mode: 'home', country: 'FR', postal_code: '69003' };
+    fs.writeFileSync(
+      orders,
+      [
+        { reference: 'o1', channel: 'web', lines: [{ sku: 'SKU-00001', quantity: 1 }], delivery: home },
+        { reference: 'o2', channel: 'web', lines: [{ sku: 'NOPE', quantity: 1 }], delivery: home },
+        { reference: 'o3', channel: 'web', lines: [{ sku: 'SKU-00002', quantity: 1 }], delivery: { mode: 'click_and_collect', pickup_location: 'ST-LYON' } },
+      ]
+        .map((o) => JSON.stringify(o))
+        .join('\n'),
+    );
+    const draft = path.join(dir, 'draft.json');
+    const { DEFAULT_RULE_SET } = await import('../../src/sourcing/presets.ts');
+    fs.writeFileSync(draft, JSON.stringify({ ...DEFAULT_RULE_SET, name: 'warehouses-only', strategies: [{ ...DEFAULT_RULE_SET.strategies.at(-1), filters: { locationTypes: ['warehouse'], capabilities: 'auto' } }] }));
+    const { stdout } = await run(process.execPath, [OMS, 'sourcing', 'simulate', orders, '--candidate', draft, '--json'], { env: env() });
+    const r = JSON.parse(stdout) as { rule_sets: { label: string; name: string; version: number | null; metrics: { orders: number } }[]; rejected: { index: number; reference: string; code: string }[] };
+    expect(r.rule_sets.map((x) => [x.label, x.name, x.version, x.metrics.orders])).toEqual([
+      ['baseline', 'default', 1, 2],
+      ['candidate', 'warehouses-only', null, 2],
+    ]);
+    expect(r.rejected.map((x) => [x.index, x.reference, x.code])).toEqual([[1, 'o2', 'unknown_sku']]);
+    const table = await run(process.execPath, [OMS, 'sourcing', 'simulate', orders, '--candidate', draft], { env: env() });
+    expect(table.stdout).toMatch(/shipments per order/);
+    expect(table.stdout).toMatch(/1 order\(s\) skipped/);
+  });
+
   it('creates scoped keys', async () => {
     const { stdout } = await run(process.execPath, [OMS, 'keys', 'create', '--role', 'channel', '--channel', 'web'], { env: env() });
     const secret = stdout.trim();

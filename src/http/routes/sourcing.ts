@@ -231,7 +231,7 @@ const CarrierOut = Type.Object({
 
 // ---- mapping ----------------------------------------------------------------------------
 
-function toRequest(channel: string, b: Omit<PlanInput, 'channel'>): SourcingRequest {
+export function toRequest(channel: string, b: Omit<PlanInput, 'channel'>): SourcingRequest {
   const d = b.delivery;
   if (d.country !== undefined) assertCountry(d.country);
   return {
@@ -342,7 +342,7 @@ class NdjsonText {
 }
 
 /** One order per line; a line that is not JSON or not an order is refused with its number. */
-function parseNdjson(text: string): unknown[] {
+export function parseNdjson(text: string): unknown[] {
   const orders: unknown[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
