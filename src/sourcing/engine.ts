@@ -340,6 +340,45 @@ function compile(w: Work, s: Strategy): Compiled {
   };
 }
 
+/**
+ * The rejected candidates of one attempt, kept small for the explanation built later: a code per
+ * candidate into the attempt's few distinct (outcome, reason) pairs, plus the one number some
+ * sentences need (a distance, the units held). Per-candidate arrays of strings and outcomes,
+ * kept alive by the explanation, were promoted to old space on every plan.
+ */
+class Rejections {
+  readonly code: Uint16Array;
+  private readonly kinds: Array<{ outcome: CandidateOutcome; reason: string }> = [{ outcome: 'filtered', reason: '' }];
+  private readonly index = new Map<string, number>();
+  readonly extra = new Map<number, number>();
+
+  constructor(n: number) {
+    this.code = new Uint16Array(n);
+  }
+
+  set(i: number, outcome: CandidateOutcome, reason: string, extra?: number): void {
+    const key = `${outcome}|${reason}`;
+    let c = this.index.get(key);
+    if (c === undefined) {
+      c = this.kinds.length;
+      if (c > 65_535) throw new Error('too many distinct rejection reasons in one attempt');
+      this.kinds.push({ outcome, reason });
+      this.index.set(key, c);
+    }
+    this.code[i] = c;
+    if (extra !== undefined) this.extra.set(i, extra);
+  }
+
+  outcome(i: number): CandidateOutcome | undefined {
+    const c = this.code[i];
+    return c ? this.kinds[c].outcome : undefined;
+  }
+
+  reason(i: number): string {
+    return this.kinds[this.code[i]].reason;
+  }
+}
+
 /** Rejected outcomes, closest to being chosen first (the order of short explanations). */
 const REJECTED_ORDER: CandidateOutcome[] = ['over_capacity', 'no_stock', 'filtered', 'excluded'];
 
@@ -350,6 +389,8 @@ const NO_COORDINATES = 'filtered out by maximum distance: the location has no co
 const OVER_CAPACITY = 'over capacity: no shipments left today';
 /** Marks a candidate beyond the maximum distance; see Compiled.farKm. */
 const TOO_FAR = 'filtered out by maximum distance';
+/** Followed by the line's position in the group; the sentence is written on demand. */
+const FULL_ORDER = 'filtered out by full order only';
 const tooFar = (km: number, max: number | undefined) => `${TOO_FAR}: ${round1(km)} km > ${max} km`;
 
 /**
@@ -440,13 +481,13 @@ function available(w: Work, i: number, k: number): number {
 interface Ranked {
   m: number;
   /** Candidate index at each rank. */
-  idx: number[];
+  idx: Int32Array;
   /** units[r * L + l]: what the candidate at rank r can give line l (capped at the need). */
   units: Int32Array;
   /** vals[r * C + j]: its value on the strategy's j-th criterion. */
-  vals: number[];
+  vals: Float64Array;
   /** Weighted score at each rank (weighted rankings only). */
-  scores: number[] | null;
+  scores: Float64Array | null;
 }
 
 function criterionValue(w: Work, crit: Criterion, i: number, depth: number, short: number): number {
@@ -525,11 +566,17 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   }
   // Rejections are recorded as (outcome, reason) per candidate; the verdict objects of the
   // explanation are only built when someone reads them (see attemptWithVerdicts).
-  const outcomes: CandidateOutcome[] = new Array(n);
-  const reasons: string[] = new Array(n);
+  const rejections = new Rejections(n);
   /** Distances of the candidates rejected as too far (their sentence is written on demand). */
-  const far: number[] = [];
-  const reasonOf = (i: number) => (reasons[i] === TOO_FAR ? tooFar(kmTo(w, i, far[i]), s.filters.maxDistanceKm) : reasons[i]);
+  const reasonOf = (i: number): string => {
+    const r = rejections.reason(i);
+    if (r === TOO_FAR) return tooFar(kmTo(w, i, Number.NaN), s.filters.maxDistanceKm);
+    if (r.startsWith(FULL_ORDER)) {
+      const l = Number(r.slice(FULL_ORDER.length));
+      return `${FULL_ORDER}: has ${rejections.extra.get(i)} of ${need[l]} ${lines[l].sku}`;
+    }
+    return r;
+  };
   const notes: string[] = [];
   if (s.filters.maxDistanceKm !== undefined && w.distanceMode === 'ignored') {
     notes.push(`destination not found (${w.order.destination.geoSource}): the ${s.filters.maxDistanceKm} km limit is not applied and distance does not rank`);
@@ -566,9 +613,7 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
     const i = visit ? visit[x] : x;
     const rejected = locationFilter(w, k, i);
     if (rejected !== null) {
-      outcomes[i] = k.outcome;
-      reasons[i] = rejected;
-      if (rejected === TOO_FAR) far[i] = k.farKm;
+      rejections.set(i, k.outcome, rejected);
       continue;
     }
     let any = 0;
@@ -589,14 +634,12 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
       } else depth += have - q;
     }
     if (any === 0) {
-      outcomes[i] = 'no_stock';
-      reasons[i] = noStock;
+      rejections.set(i, 'no_stock', noStock);
       continue;
     }
     if (s.filters.fullOrderOnly && short > 0) {
       const l = firstShort;
-      outcomes[i] = 'filtered';
-      reasons[i] = `filtered out by full order only: has ${available(w, i, lineSku[l])} of ${need[l]} ${lines[l].sku}`;
+      rejections.set(i, 'filtered', `${FULL_ORDER}${l}`, available(w, i, lineSku[l]));
       continue;
     }
     for (let j = 0; j < C; j++) elVals[m * C + j] = criterionValue(w, k.criteria[j], i, depth, short);
@@ -607,9 +650,9 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   // group is one linear scan (the usual answer); a full sort happens only when the split
   // policy needs the order, or when someone reads the explanation's ranks.
   const scores0 = s.ranking.mode === 'weighted' ? weightedScores(k, m, elVals) : null;
-  // What the explanation keeps (idx, vals, scores) is in plain arrays: small heap objects
-  // that die young, where typed arrays would each carry an off-heap buffer.
-  let ranked: Ranked = { m, idx: new Array(m), units: scratch('rankedUnits', m * L, i32), vals: new Array(m * C), scores: scores0 ? new Array(m) : null };
+  // What the explanation keeps (idx, vals, scores) is in typed arrays: kept alive by the
+  // explanation, plain arrays of this size were promoted to old space on every plan.
+  let ranked: Ranked = { m, idx: new Int32Array(m), units: scratch('rankedUnits', m * L, i32), vals: new Float64Array(m * C), scores: scores0 ? new Float64Array(m) : null };
   for (let e = 0; e < m; e++) {
     ranked.idx[e] = elIdx[e];
     for (let l = 0; l < L; l++) ranked.units[e * L + l] = elUnits[e * L + l];
@@ -646,7 +689,7 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   else if (policy === 'none') decided = { chosen: [], split: { policy, method: m ? 'single' : 'none', lowerBound: m ? 1 : null, note: m ? 'no single location holds the whole group' : 'no eligible candidate' } };
   else {
     const order = Array.from({ length: m }, (_, e) => e).sort((a, b) => cmp(ranked, a, b));
-    const permuted: Ranked = { m, idx: new Array(m), units: scratch('rankedUnits2', m * L, i32), vals: new Array(m * C), scores: ranked.scores ? new Array(m) : null };
+    const permuted: Ranked = { m, idx: new Int32Array(m), units: scratch('rankedUnits2', m * L, i32), vals: new Float64Array(m * C), scores: ranked.scores ? new Float64Array(m) : null };
     order.forEach((e, r) => {
       permuted.idx[r] = ranked.idx[e];
       for (let l = 0; l < L; l++) permuted.units[r * L + l] = ranked.units[e * L + l];
@@ -727,7 +770,10 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   const counts: Partial<Record<CandidateOutcome, number>> = {};
   if (skipped.filtered) counts.filtered = skipped.filtered;
   if (skipped.excluded) counts.excluded = skipped.excluded;
-  for (let i = 0; i < n; i++) if (outcomes[i] !== undefined) counts[outcomes[i]] = (counts[outcomes[i]] ?? 0) + 1;
+  for (let i = 0; i < n; i++) {
+    const o = rejections.outcome(i);
+    if (o !== undefined) counts[o] = (counts[o] ?? 0) + 1;
+  }
   /**
    * The verdict of a candidate the loop never visited (filtered by type, or excluded before
    * that check). Built later, so it reads only what cannot change: never the scratch buffers.
@@ -770,7 +816,11 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
           rankAt = ranks;
         }
         const at = rankOf();
-        return w.candidates.map((c, i) => (at[i] >= 0 ? verdictAt(at[i]) : outcomes[i] !== undefined ? { location: c.code, outcome: outcomes[i], reason: reasonOf(i) } : unvisited(i)));
+        return w.candidates.map((c, i) => {
+          if (at[i] >= 0) return verdictAt(at[i]);
+          const o = rejections.outcome(i);
+          return o !== undefined ? { location: c.code, outcome: o, reason: reasonOf(i) } : unvisited(i);
+        });
       },
       sample: (limit) => {
         const out: CandidateVerdict[] = [];
@@ -785,8 +835,9 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
         const eligible = new Set(finalRanked.idx);
         for (const cls of REJECTED_ORDER) {
           for (let i = 0; i < n && out.length < chosenRanks.length + limit; i++) {
-            if (outcomes[i] === cls) out.push({ location: w.candidates[i].code, outcome: cls, reason: reasonOf(i) });
-            else if (outcomes[i] === undefined && !eligible.has(i)) {
+            const o = rejections.outcome(i);
+            if (o === cls) out.push({ location: w.candidates[i].code, outcome: cls, reason: reasonOf(i) });
+            else if (o === undefined && !eligible.has(i)) {
               const v = unvisited(i);
               if (v.outcome === cls) out.push(v);
             }
