@@ -161,18 +161,8 @@ sourcing
     const ctx = await openContext(config);
     try {
       const parsed = parseNdjson(fs.readFileSync(file, 'utf8')) as Array<Parameters<typeof toRequest>[1] & { channel: string; reference?: string }>;
-      const rejected: Array<{ index: number; reference: string; code: string; message: string }> = [];
-      const orders: SimulationOrderInput[] = [];
-      const fileIndex: number[] = [];
-      parsed.forEach((w, index) => {
-        try {
-          orders.push({ ...toRequest(w.channel, w), reference: w.reference ?? `#${index + 1}` });
-          fileIndex.push(index);
-        } catch (e) {
-          if (!(e instanceof AppError)) throw e;
-          rejected.push({ index, reference: w.reference ?? `#${index + 1}`, code: e.code, message: e.message });
-        }
-      });
+      // Orders that cannot be read come back in r.rejected, numbered by their place in the file.
+      const orders: SimulationOrderInput[] = parsed.map((w, index) => ({ ...toRequest(w.channel, w), reference: w.reference ?? `#${index + 1}` }));
       const version = (v: string, what: string): number => {
         if (!/^[1-9]\d*$/.test(v)) throw new AppError('validation_failed', `${what} must be a rule set version`);
         return Number(v);
@@ -182,8 +172,6 @@ sourcing
         : { label: 'candidate', ruleSet: JSON.parse(fs.readFileSync(o.candidate, 'utf8')) };
       const baseline: RuleSetChoice = { label: 'baseline', version: o.baseline === 'published' ? 'published' : version(o.baseline, '--baseline') };
       const r = await simulateRuleSets(ctx, orders, [baseline, candidate]);
-      // Positions in the file (the simulation numbers the orders it was given).
-      r.rejected = [...rejected, ...r.rejected.map((x) => ({ ...x, index: fileIndex[x.index] }))].sort((x, y) => x.index - y.index);
       if (o.json) {
         process.stdout.write(`${JSON.stringify({ stock_as_of: new Date(r.stockAsOf).toISOString(), duration_ms: Math.round(r.durationMs), rule_sets: r.ruleSets, rejected: r.rejected })}\n`);
         return;

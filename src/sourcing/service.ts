@@ -71,6 +71,8 @@ export function buildOrder(ctx: Ctx, req: SourcingRequest): SourcingOrder {
   if (badLoc.length) throw new AppError('unknown_location', `Unknown location(s) to exclude: ${badLoc.join(', ')}`, { locations: badLoc });
 
   const d = req.delivery;
+  // A country, when given, must be one, whatever the mode (it is ignored for pickups).
+  if (d.country) assertCountry(d.country);
   let country: string;
   let point: SourcingOrder['destination']['point'] = null;
   let precision: SourcingOrder['destination']['precision'];
@@ -91,7 +93,6 @@ export function buildOrder(ctx: Ctx, req: SourcingRequest): SourcingOrder {
     geoSource = point ? `pickup store ${loc.code}` : `pickup store ${loc.code} has no coordinates`;
   } else {
     if (!d.country) throw new AppError('validation_failed', `Delivery mode ${d.mode} needs delivery.country`);
-    assertCountry(d.country);
     const geo = resolvePlace({ country: d.country, postalCode: d.postalCode, city: d.city, latitude: d.latitude, longitude: d.longitude });
     country = d.country.toUpperCase();
     point = geo.point;
@@ -124,7 +125,7 @@ export function loadCandidates(ctx: Ctx, channelCode: string, skuCodes: string[]
   const p = ctx.projection;
   const channel = p.channel(channelCode);
   if (!channel) throw new AppError('unknown_channel', `Channel '${channelCode}' does not exist`);
-  const { row, rowOf, locations: shared } = exposedLocations(ctx, channelCode, usedToday);
+  const { rowOf, locations: shared } = exposedLocations(ctx, channelCode, usedToday);
   let locations = shared;
   const skus = [...new Set(skuCodes)];
   const columns = new Map(skus.map((s, i) => [s, i]));
@@ -137,8 +138,8 @@ export function loadCandidates(ctx: Ctx, channelCode: string, skuCodes: string[]
     p.fillAvailable(sku.id, channelCode, rowOf, available, P, col);
     if (!channel.futureStock || !sku.backorderable) return;
     for (const s of p.supplyOf(sku.id)) {
-      const r = row.get(s.locationId);
-      if (r === undefined || s.quantity <= 0 || s.expectedAt > horizon) continue;
+      const r = s.locationId < rowOf.length ? rowOf[s.locationId] : -1;
+      if (r < 0 || s.quantity <= 0 || s.expectedAt > horizon) continue;
       if (locations === shared) locations = shared.slice();
       if (locations[r].future === NO_FUTURE) locations[r] = { ...locations[r], future: new Map() };
       const c = locations[r];
@@ -160,8 +161,7 @@ const NO_FUTURE: Map<string, FutureStock[]> = new Map();
 interface ExposedLocations {
   refVersion: number;
   usedToday: Map<number, number>;
-  row: Map<number, number>;
-  /** The same as `row`, indexed by location id (-1: not a candidate), for the hot loop. */
+  /** Row of each location in `locations`, indexed by location id (-1: not a candidate). */
   rowOf: Int32Array;
   locations: Candidate[];
 }
@@ -201,7 +201,7 @@ function exposedLocations(ctx: Ctx, channelCode: string, usedToday: Map<number, 
   }
   const rowOf = new Int32Array(Math.max(0, ...row.keys()) + 1).fill(-1);
   for (const [id, r] of row) rowOf[id] = r;
-  const built = { refVersion: p.refVersion, usedToday, row, rowOf, locations };
+  const built = { refVersion: p.refVersion, usedToday, rowOf, locations };
   byChannel.set(channelCode, built);
   return built;
 }

@@ -7,7 +7,6 @@ import addFormatsPlugin from 'ajv-formats';
 import { canReadChannel } from '../../auth/keys.ts';
 import type { CarrierService } from '../../carriers/model.ts';
 import type { Ctx } from '../../context.ts';
-import { assertCountry } from '../../inventory/validate.ts';
 import { iso } from '../../shared/clock.ts';
 import { AppError } from '../../shared/errors.ts';
 import { verdictSample } from '../../sourcing/engine.ts';
@@ -233,7 +232,6 @@ const CarrierOut = Type.Object({
 
 export function toRequest(channel: string, b: Omit<PlanInput, 'channel'>): SourcingRequest {
   const d = b.delivery;
-  if (d.country !== undefined) assertCountry(d.country);
   return {
     channel,
     currency: b.currency,
@@ -614,22 +612,11 @@ export function registerSourcingRoutes(app: App, ctx: Ctx): void {
 }
 
 async function simulation(ctx: Ctx, body: SimInput) {
-  // An order with an invalid country is rejected like one with an unknown sku; the rest run.
-  const inputs: SimulationOrderInput[] = [];
-  const original: number[] = [];
-  const early: Array<{ index: number; reference: string; code: string; message: string }> = [];
-  body.orders.forEach((o: SimOrderInput, index) => {
-    try {
-      inputs.push({ ...toRequest(o.channel, o), reference: o.reference ?? `#${index + 1}` });
-      original.push(index);
-    } catch (e) {
-      if (!(e instanceof AppError)) throw e;
-      early.push({ index, reference: o.reference ?? `#${index + 1}`, code: e.code, message: e.message });
-    }
-  });
+  // An order that cannot be read (unknown sku, channel, location, country) is listed as
+  // rejected by simulateRuleSets; the rest run.
+  const inputs: SimulationOrderInput[] = body.orders.map((o: SimOrderInput, index) => ({ ...toRequest(o.channel, o), reference: o.reference ?? `#${index + 1}` }));
   const candidate: RuleSetChoice = typeof body.candidate === 'number' ? { label: 'candidate', version: body.candidate } : { label: 'candidate', ruleSet: body.candidate.rule_set as unknown as RuleSet } // checked by simulateRuleSets (422);
   const r = await simulateRuleSets(ctx, inputs, [{ label: 'baseline', version: body.baseline ?? 'published' }, candidate]);
-  const rejected = [...early, ...r.rejected.map((x) => ({ ...x, index: original[x.index] }))].sort((a, b) => a.index - b.index);
   const simulated = inputs.length - r.rejected.length;
   const outcome = (o: (typeof r.perOrder)[number]['outcomes'][number]) => ({ shipments: o.shipments, unfilled: o.unfilled, backordered: o.backordered, cost: o.cost, distance_km: o.distanceKm });
   return {
@@ -658,6 +645,6 @@ async function simulation(ctx: Ctx, body: SimInput) {
       },
     })),
     ...(body.per_order ? { per_order: r.perOrder.map((o) => ({ reference: o.reference, baseline: outcome(o.outcomes[0]), candidate: outcome(o.outcomes[1]) })) } : {}),
-    rejected,
+    rejected: r.rejected,
   };
 }
