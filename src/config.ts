@@ -1,5 +1,6 @@
 // Configuration from environment variables (documented in the README).
 import path from 'node:path';
+import { DEFAULT_ORDER_SETTINGS, type OrderSettings, parseDeadlines } from './orders/settings.ts';
 
 export interface Config {
   port: number;
@@ -12,9 +13,13 @@ export interface Config {
   debounceMs: number;
   followMs: number;
   reconcileMs: number;
+  /** How often the order scheduler sweeps (expiry, acceptance deadlines, idempotency keys). */
+  orderSweepMs: number;
   poolSize: number;
   /** JSON file of carrier services (see docs/carriers.md); null = the built-in demo services. */
   carriersFile: string | null;
+  /** Order policies: payment window, idempotency, acceptance deadlines (see src/orders/settings.ts). */
+  orders: OrderSettings;
 }
 
 function int(name: string, def: number): number {
@@ -37,7 +42,15 @@ export function loadConfig(env = process.env): Config {
     debounceMs: int('OMS_AVAILABILITY_DEBOUNCE_MS', 1000),
     followMs: int('OMS_FOLLOW_MS', 250),
     reconcileMs: int('OMS_RECONCILE_MS', 10_000),
+    orderSweepMs: int('OMS_ORDER_SWEEP_MS', 5_000),
     poolSize: int('OMS_PG_POOL', 10),
     carriersFile: env.OMS_CARRIERS_FILE ? path.resolve(env.OMS_CARRIERS_FILE) : null,
+    orders: {
+      paymentTtlMs: int('OMS_ORDER_TTL_MS', DEFAULT_ORDER_SETTINGS.paymentTtlMs),
+      manualPaymentTtlMs: int('OMS_MANUAL_ORDER_TTL_MS', DEFAULT_ORDER_SETTINGS.manualPaymentTtlMs),
+      idempotencyTtlMs: int('OMS_IDEMPOTENCY_TTL_MS', DEFAULT_ORDER_SETTINGS.idempotencyTtlMs),
+      idempotencyLeaseMs: int('OMS_IDEMPOTENCY_LEASE_MS', DEFAULT_ORDER_SETTINGS.idempotencyLeaseMs),
+      acceptDeadlineMs: parseDeadlines(env.OMS_ACCEPT_DEADLINES),
+    },
   };
 }

@@ -4,6 +4,7 @@ import type { RecentMarks } from './availability/dirty.ts';
 import type { StockProjection } from './availability/projection.ts';
 import type { Store } from './db/database.ts';
 import type { CarrierConfig } from './carriers/model.ts';
+import type { OrderSettings } from './orders/settings.ts';
 import type { Clock } from './shared/clock.ts';
 import type { CapacityUsage } from './sourcing/capacity.ts';
 import type { PublishedRules } from './sourcing/rule-sets.ts';
@@ -16,4 +17,6 @@ export interface Ctx {
   recentMarks?: RecentMarks;
   /** Sourcing state per process: the published rules (cached), carriers, capacity used today. */
   sourcing: { rules: PublishedRules; carriers: CarrierConfig; capacity: CapacityUsage };
+  /** Order policies (payment window, idempotency, acceptance deadlines). */
+  orders: OrderSettings;
 }

@@ -16,6 +16,8 @@ import { loadCarrierConfig } from './carriers/load.ts';
 import { loadPlaces } from './geo/places.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
 import { CapacityUsage } from './sourcing/capacity.ts';
+import { sweepOrders } from './orders/scheduler.ts';
+import { DEFAULT_ORDER_SETTINGS, type OrderSettings } from './orders/settings.ts';
 import { PublishedRules } from './sourcing/rule-sets.ts';
 
 /**
@@ -24,7 +26,7 @@ import { PublishedRules } from './sourcing/rule-sets.ts';
  * the memory and time of a server's full availability picture.
  */
 export async function openContext(
-  config: Pick<Config, 'databaseUrl' | 'dataDir'> & { poolSize?: number; carriersFile?: string | null },
+  config: Pick<Config, 'databaseUrl' | 'dataDir'> & { poolSize?: number; carriersFile?: string | null; orders?: OrderSettings },
   clock: Clock = systemClock,
   store?: Store,
   opts: { positions?: boolean } = {},
@@ -36,6 +38,7 @@ export async function openContext(
     clock,
     projection: new StockProjection(),
     sourcing: { rules: new PublishedRules(), carriers: loadCarrierConfig(config.carriersFile), capacity: new CapacityUsage() },
+    orders: structuredClone(config.orders ?? DEFAULT_ORDER_SETTINGS),
   };
   await reload(ctx, opts);
   return ctx;
@@ -83,6 +86,7 @@ export async function startRuntime(config: Config, opts: { logger?: boolean | ob
     loop(config.debounceMs, () => publishAvailabilityChanges(ctx, { settleMs: config.debounceMs }));
     const reconciler = new AvailabilityReconciler(ctx);
     loop(config.reconcileMs, () => reconciler.tick());
+    loop(config.orderSweepMs, () => sweepOrders(ctx));
   }
   return {
     ctx,

@@ -5,6 +5,8 @@ import type { Capability, LocationType } from '../inventory/model.ts';
 export interface ChannelRules {
   id: number;
   code: string;
+  /** web, store, marketplace, call_centre (absent in hand-built rules). */
+  type?: string;
   locationTypes: LocationType[];
   locationTags: string[];
   locationCodes: string[];

@@ -5,12 +5,14 @@ import type { Store } from './database.ts';
 import * as m0001 from './migrations/0001_inventory.ts';
 import * as m0003 from './migrations/0003_sourcing.ts';
 import * as m0004 from './migrations/0004_positions_fillfactor.ts';
+import * as m0005 from './migrations/0005_orders.ts';
 
 type DialectMigration = { up(db: Kysely<unknown>, dialect: Store['dialect']): Promise<void> };
 const ordered: Array<[string, DialectMigration]> = [
   ['0001_inventory', m0001],
   ['0003_sourcing', m0003],
   ['0004_positions_fillfactor', m0004],
+  ['0005_orders', m0005],
 ];
 
 export async function migrate(store: Store): Promise<{ applied: string[] }> {

@@ -192,6 +192,13 @@ export interface Database {
   sourcing_rule_sets: SourcingRuleSetTable;
   sourcing_publications: SourcingPublicationTable;
   location_capacity_usage: LocationCapacityUsageTable;
+  orders: OrderTable;
+  order_lines: OrderLineTable;
+  delivery_groups: DeliveryGroupTable;
+  fulfillment_orders: FulfillmentOrderTable;
+  fulfillment_lines: FulfillmentLineTable;
+  order_sourcing: OrderSourcingTable;
+  idempotency_keys: IdempotencyKeyTable;
 }
 
 export interface SourcingRuleSetTable {
@@ -217,4 +224,116 @@ export interface LocationCapacityUsageTable {
   /** UTC day, YYYY-MM-DD. */
   day: string;
   used: number;
+}
+
+export interface OrderTable {
+  id: string;
+  channel_id: number;
+  external_reference: string;
+  status: string;
+  currency: string;
+  customer_email: string | null;
+  /** JSON: name, email, phone. */
+  customer: string;
+  /** JSON address, or null. */
+  billing_address: string | null;
+  subtotal: number;
+  discount_total: number;
+  tax_total: number;
+  shipping_total: number;
+  total: number;
+  /** JSON: the intended tenders (payment comes with the payments issue). */
+  tenders: string;
+  /** API key id that captured the order. */
+  captured_by: string;
+  /** Order in Store: the store whose associate captured it. */
+  store_location_id: number | null;
+  associate: string | null;
+  /** JSON number[]: locations that must not fulfil this order (Order in Store, rejections). */
+  excluded_location_ids: string;
+  validated_at: number | null;
+  validated_by: string | null;
+  expires_at: number | null;
+  closed_at: number | null;
+  close_reason: string | null;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface OrderLineTable {
+  order_id: string;
+  line_id: string;
+  group_id: string;
+  sku_id: number;
+  quantity: number;
+  unit_price: number;
+  discount: number;
+  tax: number;
+  allocated: number;
+  backordered: number;
+  cancelled: number;
+  shipped: number;
+}
+
+export interface DeliveryGroupTable {
+  order_id: string;
+  group_id: string;
+  mode: string;
+  address: string | null;
+  pickup_location_id: number | null;
+  relay_point: string | null;
+  service_level: string | null;
+  carrier_service: string | null;
+  shipping_price: number;
+}
+
+export interface FulfillmentOrderTable {
+  id: string;
+  order_id: string;
+  group_id: string;
+  location_id: number;
+  status: string;
+  mode: string;
+  backorder: number;
+  ready_date: string;
+  carrier_service: string | null;
+  estimated_delivery: string | null;
+  accept_by: number | null;
+  reason: string | null;
+  tracking: string | null;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface FulfillmentLineTable {
+  fulfillment_id: string;
+  line_id: string;
+  sku_id: number;
+  quantity: number;
+  picked: number | null;
+  shipped: number;
+  reservation_id: string | null;
+}
+
+export interface OrderSourcingTable {
+  id: Generated<number>;
+  order_id: string;
+  reason: string;
+  rule_set_version: number | null;
+  decision: string;
+  created_at: number;
+}
+
+export interface IdempotencyKeyTable {
+  scope: string;
+  key: string;
+  request_hash: string;
+  state: string;
+  status_code: number | null;
+  response: string | null;
+  locked_until: number;
+  created_at: number;
+  expires_at: number;
 }

@@ -13,6 +13,8 @@ import { ErrorBody } from './schemas.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerAvailabilityRoutes } from './routes/availability.ts';
 import { registerCatalogRoutes } from './routes/catalog.ts';
+import { registerFulfillmentRoutes } from './routes/fulfillments.ts';
+import { registerOrderRoutes } from './routes/orders.ts';
 import { registerSourcingRoutes } from './routes/sourcing.ts';
 import { registerStockRoutes } from './routes/stock.ts';
 import { registerSystemRoutes } from './routes/system.ts';
@@ -158,6 +160,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   registerAvailabilityRoutes(app, opts.ctx);
   registerAdminRoutes(app, opts.ctx, opts.keys);
   registerSourcingRoutes(app, opts.ctx);
+  registerOrderRoutes(app, opts.ctx);
+  registerFulfillmentRoutes(app, opts.ctx);
   return app;
 }
 

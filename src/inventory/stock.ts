@@ -9,7 +9,8 @@ import { markDirty } from '../availability/dirty.ts';
 import type { PositionRow } from '../availability/projection.ts';
 import type { Ctx } from '../context.ts';
 import type { DbOrTrx, Trx } from '../db/database.ts';
-import { appendEvents } from '../events/outbox.ts';
+import { bulkInsert } from '../db/bulk.ts';
+import { appendEvents, type DomainEvent } from '../events/outbox.ts';
 import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import type { MovementKind } from './model.ts';
@@ -240,6 +241,154 @@ export async function reserveWithin(ctx: Ctx, trx: Trx, input: ReservationInput)
     ]);
     return { row, reservation: { id, locationId, skuId, quantity: q, status: 'active' as const, reference: input.reference ?? null } };
   }
+}
+
+export interface ReservationRequest {
+  locationId: number;
+  skuId: number;
+  quantity: number;
+}
+
+/**
+ * Many reservations in the caller's transaction (order capture): one conditional UPDATE per
+ * (location, sku), in that order so concurrent orders never deadlock, then the reservation
+ * rows, the dirty marks and the events in one statement each. Returns null, having changed
+ * nothing the caller may keep, as soon as one position lacks the stock: the caller rolls back.
+ * Reservations come back in request order.
+ */
+export async function reserveAll(
+  ctx: Ctx,
+  trx: Trx,
+  requests: readonly ReservationRequest[],
+  opts: { buffer: number; channelId: number | null; reference: string | null },
+): Promise<{ rows: PositionRow[]; reservations: Reservation[] } | null> {
+  const now = ctx.clock.now();
+  const need = new Map<string, ReservationRequest>();
+  for (const r of requests) {
+    if (!Number.isInteger(r.quantity) || r.quantity <= 0) throw new AppError('validation_failed', 'quantity must be a positive integer');
+    const k = `${r.locationId}:${r.skuId}`;
+    const cur = need.get(k);
+    need.set(k, cur ? { ...cur, quantity: cur.quantity + r.quantity } : { ...r });
+  }
+  const ordered = [...need.values()].sort((a, b) => a.locationId - b.locationId || a.skuId - b.skuId);
+  const rows: PositionRow[] = [];
+  for (const r of ordered) {
+    const row = await trx
+      .updateTable('stock_positions')
+      .set({ reserved: sql<number>`reserved + ${r.quantity}`, version: sql<number>`version + 1`, updated_at: now })
+      .where('location_id', '=', r.locationId)
+      .where('sku_id', '=', r.skuId)
+      .where(
+        sql<boolean>`on_hand - reserved - quarantine - coalesce(safety_stock, (select default_safety_stock from locations where id = ${r.locationId})) - ${opts.buffer} >= ${r.quantity}`,
+      )
+      .returning([...POSITION_COLS])
+      .executeTakeFirst();
+    if (!row) return null;
+    rows.push(row);
+  }
+  const reservations: Reservation[] = requests.map((r) => ({ id: newId('res'), locationId: r.locationId, skuId: r.skuId, quantity: r.quantity, status: 'active' as const, reference: opts.reference }));
+  await bulkInsert(
+    trx,
+    ctx.store.dialect,
+    'reservations',
+    [
+      ['id', 'text'],
+      ['location_id', 'bigint'],
+      ['sku_id', 'bigint'],
+      ['quantity', 'integer'],
+    ],
+    reservations.map((r) => [r.id, r.locationId, r.skuId, r.quantity]),
+    '',
+    [
+      ['status', 'text', 'active'],
+      ['channel_id', 'bigint', opts.channelId],
+      ['reference', 'text', opts.reference],
+      ['created_at', 'bigint', now],
+      ['updated_at', 'bigint', now],
+    ],
+  );
+  await markDirty(trx, ctx.store.dialect, rows.map((r) => r.sku_id), now);
+  await appendEvents(
+    trx,
+    ctx.store.dialect,
+    now,
+    reservations.map((r) => ({
+      type: 'stock.reserved',
+      aggregateType: 'reservation',
+      aggregateId: r.id,
+      aggregateSeq: 1,
+      payload: { reservation_id: r.id, location_id: r.locationId, sku_id: r.skuId, quantity: r.quantity, reference: r.reference },
+    })),
+  );
+  return { rows, reservations };
+}
+
+/**
+ * Ends reservations in the caller's transaction: `released` gives the units back,
+ * `consumed` means they left the building (a shipment: on_hand drops too, through a ledger
+ * movement). `quantity` below the reservation's ends only that part (a short pick); the rest
+ * stays active. Conditional on the reservation still being active with at least that much,
+ * so a replay changes nothing. Returns the positions changed, for the projection.
+ */
+export async function endReservationsWithin(
+  ctx: Ctx,
+  trx: Trx,
+  items: ReadonlyArray<{ id: string; quantity?: number }>,
+  to: 'released' | 'consumed',
+  opts: { source: string; reference?: string | null } = { source: 'oms' },
+): Promise<PositionRow[]> {
+  const now = ctx.clock.now();
+  const rows: PositionRow[] = [];
+  const events: DomainEvent[] = [];
+  const skus: number[] = [];
+  const sorted = [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const it of sorted) {
+    const res = await trx.selectFrom('reservations').select(['location_id', 'sku_id', 'quantity', 'status']).where('id', '=', it.id).executeTakeFirst();
+    if (res?.status !== 'active') continue;
+    const q = it.quantity ?? res.quantity;
+    if (q <= 0) continue;
+    if (q > res.quantity) throw new AppError('invalid_state', `Reservation '${it.id}' holds ${res.quantity} unit(s), not ${q}`);
+    const whole = q === res.quantity;
+    const ended = await trx
+      .updateTable('reservations')
+      .set(whole ? { status: to, updated_at: now } : { quantity: sql<number>`quantity - ${q}`, updated_at: now })
+      .where('id', '=', it.id)
+      .where('status', '=', 'active')
+      .where('quantity', '=', res.quantity)
+      .executeTakeFirst();
+    if (Number(ended.numUpdatedRows) !== 1) continue;
+    const consumed = to === 'consumed';
+    const row = await trx
+      .updateTable('stock_positions')
+      .set({
+        reserved: sql<number>`reserved - ${q}`,
+        ...(consumed ? { on_hand: sql<number>`on_hand - ${q}` } : {}),
+        version: sql<number>`version + 1`,
+        updated_at: now,
+      })
+      .where('location_id', '=', res.location_id)
+      .where('sku_id', '=', res.sku_id)
+      .returning([...POSITION_COLS])
+      .executeTakeFirstOrThrow();
+    if (consumed) {
+      await trx
+        .insertInto('stock_movements')
+        .values({ location_id: res.location_id, sku_id: res.sku_id, kind: 'shipment', quantity: -q, on_hand_change: -q, quarantine_change: 0, occurred_at: now, recorded_at: now, source: opts.source, idempotency_key: null, seq: null, reference: opts.reference ?? null })
+        .execute();
+    }
+    rows.push(row);
+    skus.push(res.sku_id);
+    events.push({
+      type: consumed ? 'stock.reservation_consumed' : 'stock.reservation_released',
+      aggregateType: 'reservation',
+      aggregateId: it.id,
+      aggregateSeq: 2,
+      payload: { reservation_id: it.id, location_id: res.location_id, sku_id: res.sku_id, quantity: q, remaining: res.quantity - q },
+    });
+  }
+  await markDirty(trx, ctx.store.dialect, skus, now);
+  await appendEvents(trx, ctx.store.dialect, now, events);
+  return rows;
 }
 
 /** Releases (or consumes) an active reservation exactly once; a second call is a no-op. */

@@ -13,7 +13,7 @@ import type { Trx } from '../db/database.ts';
 import { resolvePlace } from '../geo/places.ts';
 import { assertCountry } from '../inventory/validate.ts';
 import type { Reservation } from '../inventory/stock.ts';
-import { reserveWithin } from '../inventory/stock.ts';
+import { reserveAll } from '../inventory/stock.ts';
 import { startOfUtcDay } from '../availability/atp.ts';
 import type { PositionRow } from '../availability/projection.ts';
 import { AppError } from '../shared/errors.ts';
@@ -231,14 +231,30 @@ export interface SourcedAndReserved<T> extends PlannedSourcing {
   persisted: T;
 }
 
-export interface ReserveOptions<T> {
+/** One reserved allocation: which line, where, how many, under which reservation. */
+export interface ReservedAllocation {
+  lineId: string;
+  sku: string;
+  location: string;
+  locationId: number;
+  skuId: number;
+  quantity: number;
+  reservation: Reservation;
+}
+
+export interface GroupsSourced<T> {
+  /** One per request (delivery group), in order. */
+  groups: Array<PlannedSourcing & { allocations: ReservedAllocation[] }>;
+  attempts: number;
+  persisted: T;
+}
+
+export interface ReserveOptions {
   /** Stored on each reservation (the order id, later). */
   reference: string;
   /** Accept a plan with unfilled units (default: refuse it as out of stock). */
   allowPartial?: boolean;
   maxAttempts?: number;
-  /** Runs in the same transaction after the reservations (order capture stores the order here). */
-  persist?: (trx: Trx, planned: PlannedSourcing, reservations: Reservation[]) => Promise<T>;
 }
 
 export const MAX_SOURCING_ATTEMPTS = 4;
@@ -250,51 +266,93 @@ class LostRace extends Error {
 }
 
 /** Sources and reserves atomically: either every allocation is reserved, or nothing is. */
-export async function sourceAndReserve<T = undefined>(ctx: Ctx, req: SourcingRequest, opts: ReserveOptions<T>): Promise<SourcedAndReserved<T>> {
-  const order = buildOrder(ctx, req);
-  const channel = ctx.projection.channel(order.channel) as NonNullable<ReturnType<typeof ctx.projection.channel>>;
+export async function sourceAndReserve<T = undefined>(
+  ctx: Ctx,
+  req: SourcingRequest,
+  opts: ReserveOptions & { persist?: (trx: Trx, planned: PlannedSourcing, reservations: Reservation[]) => Promise<T> },
+): Promise<SourcedAndReserved<T>> {
+  const persist = opts.persist;
+  const r = await sourceAndReserveGroups<T>(ctx, [req], {
+    ...opts,
+    persist: async (trx, groups) => (persist ? persist(trx, groups[0], groups[0].allocations.map((a) => a.reservation)) : (undefined as T)),
+  });
+  const g = r.groups[0];
+  return { ruleSet: g.ruleSet, result: g.result, reservations: g.allocations.map((a) => a.reservation), attempts: r.attempts, persisted: r.persisted };
+}
+
+/**
+ * Sources several delivery groups of one order (each its own destination) and reserves them
+ * all in one transaction: a later group plans on the stock the earlier ones left. `persist`
+ * runs in the same transaction after the reservations (order capture stores the order there);
+ * if it throws, nothing is reserved.
+ */
+export async function sourceAndReserveGroups<T = undefined>(
+  ctx: Ctx,
+  reqs: SourcingRequest[],
+  opts: ReserveOptions & { persist?: (trx: Trx, groups: GroupsSourced<T>['groups']) => Promise<T> },
+): Promise<GroupsSourced<T>> {
+  const orders = reqs.map((r) => buildOrder(ctx, r));
+  const channelCode = orders[0].channel;
+  if (orders.some((o) => o.channel !== channelCode)) throw new AppError('validation_failed', 'Every delivery group of an order belongs to one channel');
+  const channel = ctx.projection.channel(channelCode) as NonNullable<ReturnType<typeof ctx.projection.channel>>;
   const max = opts.maxAttempts ?? MAX_SOURCING_ATTEMPTS;
   let last: SourcingResult | null = null;
   for (let attempt = 1; attempt <= max; attempt++) {
     const { version, ruleSet } = await ctx.sourcing.rules.get(ctx);
     const now = ctx.clock.now();
     const used = await ctx.sourcing.capacity.today(ctx);
-    const result = source(order, loadCandidates(ctx, order.channel, order.lines.map((l) => l.sku), used, now), ruleSet, now, ctx.sourcing.carriers);
-    last = result;
-    if (!result.plan.complete && !opts.allowPartial) throw outOfStock(result);
-    const planned: PlannedSourcing = { ruleSet: { version, name: ruleSet.name }, result };
-    const allocations = result.plan.lines
-      .flatMap((l) => l.allocations.map((a) => ({ ...a, sku: l.sku, lineId: l.lineId })))
-      .map((a) => ({ ...a, locationId: (ctx.projection.location(a.location) as { id: number }).id, skuId: (ctx.projection.sku(a.sku) as { id: number }).id }))
-      .sort((a, b) => a.locationId - b.locationId || a.skuId - b.skuId);
+    // Units earlier groups took, by location code and sku, deducted from later groups' pools.
+    const taken = new Map<string, number>();
+    const groups: Array<PlannedSourcing & { allocations: Omit<ReservedAllocation, 'reservation'>[] }> = [];
+    for (const order of orders) {
+      const pool = loadCandidates(ctx, channelCode, order.lines.map((l) => l.sku), used, now);
+      if (taken.size) deduct(pool, taken);
+      const result = source(order, pool, ruleSet, now, ctx.sourcing.carriers);
+      last = result;
+      if (!result.plan.complete && !opts.allowPartial) throw outOfStock(result);
+      const allocations = result.plan.lines.flatMap((l) =>
+        l.allocations.map((a) => {
+          const k = `${a.location}\u0000${l.sku}`;
+          taken.set(k, (taken.get(k) ?? 0) + a.quantity);
+          return { lineId: l.lineId, sku: l.sku, location: a.location, quantity: a.quantity, locationId: (ctx.projection.location(a.location) as { id: number }).id, skuId: (ctx.projection.sku(l.sku) as { id: number }).id };
+        }),
+      );
+      groups.push({ ruleSet: { version, name: ruleSet.name }, result, allocations });
+    }
+    const all = groups.flatMap((g) => g.allocations);
     try {
       const rows: PositionRow[] = [];
-      const { reservations, persisted } = await ctx.store.db.transaction().execute(async (trx) => {
-        const reservations: Reservation[] = [];
-        for (const a of allocations) {
-          try {
-            const r = await reserveWithin(ctx, trx, { location: a.location, sku: a.sku, quantity: a.quantity, buffer: channel.buffer, channelId: channel.id, reference: opts.reference });
-            rows.push(r.row);
-            reservations.push(r.reservation);
-          } catch (e) {
-            if (e instanceof AppError && e.code === 'insufficient_stock') throw new LostRace(allocations.map((x) => x.skuId));
-            throw e;
-          }
-        }
-        const shipFrom = result.plan.shipments.filter((s) => !s.backorder).map((s) => (ctx.projection.location(s.location) as { id: number }).id);
+      const out = await ctx.store.db.transaction().execute(async (trx) => {
+        const reserved = all.length ? await reserveAll(ctx, trx, all, { buffer: channel.buffer, channelId: channel.id, reference: opts.reference }) : { rows: [], reservations: [] };
+        if (!reserved) throw new LostRace(all.map((x) => x.skuId));
+        rows.push(...reserved.rows);
+        let i = 0;
+        const withRes = groups.map((g) => ({ ...g, allocations: g.allocations.map((a) => ({ ...a, reservation: reserved.reservations[i++] })) }));
+        const shipFrom = groups.flatMap((g) => g.result.plan.shipments.filter((s) => !s.backorder).map((s) => (ctx.projection.location(s.location) as { id: number }).id));
         await countShipments(trx, shipFrom, utcDay(now));
-        const persisted = opts.persist ? await opts.persist(trx, planned, reservations) : (undefined as T);
-        return { reservations, persisted };
+        const persisted = opts.persist ? await opts.persist(trx, withRes) : (undefined as T);
+        return { groups: withRes, persisted };
       });
       ctx.projection.applyAll(rows);
       ctx.sourcing.capacity.invalidate();
-      return { ...planned, reservations, attempts: attempt, persisted };
+      return { groups: out.groups, attempts: attempt, persisted: out.persisted };
     } catch (e) {
       if (!(e instanceof LostRace)) throw e;
       await refreshPositions(ctx, e.skuIds);
     }
   }
   throw outOfStock(last as SourcingResult, `stock kept changing under ${max} attempts to reserve it`);
+}
+
+/** Takes units already promised to an earlier group of the same order out of a pool. */
+function deduct(pool: CandidatePool, taken: Map<string, number>): void {
+  const P = pool.columns.size;
+  pool.locations.forEach((loc, row) => {
+    for (const [sku, col] of pool.columns) {
+      const t = taken.get(`${loc.code}\u0000${sku}`);
+      if (t) pool.available[row * P + col] = Math.max(0, pool.available[row * P + col] - t);
+    }
+  });
 }
 
 /** Re-reads the positions of these skus into the projection (after losing a race). */

@@ -1,0 +1,140 @@
+// Order storage: the order aggregate (order, lines, delivery groups, fulfilment orders and
+// their lines) as rows, written in a few set-based statements and read back in four.
+// Functions take `db | trx` first so a use case composes them in its transaction.
+import type { Selectable } from 'kysely';
+import { bulkInsert } from '../db/bulk.ts';
+import type { DbOrTrx, Dialect } from '../db/database.ts';
+import type { DeliveryGroupTable, FulfillmentLineTable, FulfillmentOrderTable, OrderLineTable, OrderTable } from '../db/schema.ts';
+
+export type OrderRow = Selectable<OrderTable>;
+export type OrderLineRow = Selectable<OrderLineTable>;
+export type DeliveryGroupRow = Selectable<DeliveryGroupTable>;
+export type FulfillmentRow = Selectable<FulfillmentOrderTable>;
+export type FulfillmentLineRow = Selectable<FulfillmentLineTable>;
+
+export interface FulfillmentAggregate extends FulfillmentRow {
+  lines: FulfillmentLineRow[];
+}
+
+export interface OrderAggregate {
+  order: OrderRow;
+  lines: OrderLineRow[];
+  groups: DeliveryGroupRow[];
+  fulfillments: FulfillmentAggregate[];
+}
+
+export async function insertOrder(trx: DbOrTrx, dialect: Dialect, a: OrderAggregate): Promise<void> {
+  await trx.insertInto('orders').values(a.order).execute();
+  await bulkInsert(
+    trx,
+    dialect,
+    'order_lines',
+    [
+      ['line_id', 'text'],
+      ['group_id', 'text'],
+      ['sku_id', 'bigint'],
+      ['quantity', 'integer'],
+      ['unit_price', 'bigint'],
+      ['discount', 'bigint'],
+      ['tax', 'bigint'],
+      ['allocated', 'integer'],
+      ['backordered', 'integer'],
+      ['cancelled', 'integer'],
+      ['shipped', 'integer'],
+    ],
+    a.lines.map((l) => [l.line_id, l.group_id, l.sku_id, l.quantity, l.unit_price, l.discount, l.tax, l.allocated, l.backordered, l.cancelled, l.shipped]),
+    '',
+    [['order_id', 'text', a.order.id]],
+  );
+  await bulkInsert(
+    trx,
+    dialect,
+    'delivery_groups',
+    [
+      ['group_id', 'text'],
+      ['mode', 'text'],
+      ['address', 'text'],
+      ['pickup_location_id', 'bigint'],
+      ['relay_point', 'text'],
+      ['service_level', 'text'],
+      ['carrier_service', 'text'],
+      ['shipping_price', 'bigint'],
+    ],
+    a.groups.map((g) => [g.group_id, g.mode, g.address, g.pickup_location_id, g.relay_point, g.service_level, g.carrier_service, g.shipping_price]),
+    '',
+    [['order_id', 'text', a.order.id]],
+  );
+  await insertFulfillments(trx, dialect, a.fulfillments);
+}
+
+export async function insertFulfillments(trx: DbOrTrx, dialect: Dialect, fos: FulfillmentAggregate[]): Promise<void> {
+  if (fos.length === 0) return;
+  await bulkInsert(
+    trx,
+    dialect,
+    'fulfillment_orders',
+    [
+      ['id', 'text'],
+      ['order_id', 'text'],
+      ['group_id', 'text'],
+      ['location_id', 'bigint'],
+      ['status', 'text'],
+      ['mode', 'text'],
+      ['backorder', 'integer'],
+      ['ready_date', 'text'],
+      ['carrier_service', 'text'],
+      ['estimated_delivery', 'text'],
+      ['accept_by', 'bigint'],
+      ['reason', 'text'],
+      ['tracking', 'text'],
+      ['version', 'integer'],
+      ['created_at', 'bigint'],
+      ['updated_at', 'bigint'],
+    ],
+    fos.map((f) => [f.id, f.order_id, f.group_id, f.location_id, f.status, f.mode, f.backorder, f.ready_date, f.carrier_service, f.estimated_delivery, f.accept_by, f.reason, f.tracking, f.version, f.created_at, f.updated_at]),
+  );
+  await bulkInsert(
+    trx,
+    dialect,
+    'fulfillment_lines',
+    [
+      ['fulfillment_id', 'text'],
+      ['line_id', 'text'],
+      ['sku_id', 'bigint'],
+      ['quantity', 'integer'],
+      ['picked', 'integer'],
+      ['shipped', 'integer'],
+      ['reservation_id', 'text'],
+    ],
+    fos.flatMap((f) => f.lines.map((l) => [l.fulfillment_id, l.line_id, l.sku_id, l.quantity, l.picked, l.shipped, l.reservation_id])),
+  );
+}
+
+export async function loadOrder(db: DbOrTrx, id: string): Promise<OrderAggregate | null> {
+  const order = await db.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!order) return null;
+  const [lines, groups, fos, foLines] = await Promise.all([
+    db.selectFrom('order_lines').selectAll().where('order_id', '=', id).orderBy('line_id').execute(),
+    db.selectFrom('delivery_groups').selectAll().where('order_id', '=', id).orderBy('group_id').execute(),
+    db.selectFrom('fulfillment_orders').selectAll().where('order_id', '=', id).orderBy('id').execute(),
+    db
+      .selectFrom('fulfillment_lines')
+      .innerJoin('fulfillment_orders', 'fulfillment_orders.id', 'fulfillment_lines.fulfillment_id')
+      .selectAll('fulfillment_lines')
+      .where('fulfillment_orders.order_id', '=', id)
+      .orderBy('fulfillment_lines.line_id')
+      .execute(),
+  ]);
+  const byFo = new Map<string, FulfillmentLineRow[]>();
+  for (const l of foLines) {
+    const list = byFo.get(l.fulfillment_id) ?? [];
+    list.push(l);
+    byFo.set(l.fulfillment_id, list);
+  }
+  return { order, lines, groups, fulfillments: fos.map((f) => ({ ...f, lines: byFo.get(f.id) ?? [] })) };
+}
+
+export async function findOrderByReference(db: DbOrTrx, channelId: number, externalReference: string): Promise<string | null> {
+  const row = await db.selectFrom('orders').select('id').where('channel_id', '=', channelId).where('external_reference', '=', externalReference).executeTakeFirst();
+  return row?.id ?? null;
+}
