@@ -11,6 +11,7 @@ import type { Ctx } from '../context.ts';
 import { loadDemo, isEmpty } from '../demo/network.ts';
 import { importStockCsv } from '../inventory/import.ts';
 import { checkIntegrity } from '../inventory/integrity.ts';
+import { checkOrderIntegrity } from '../orders/integrity.ts';
 import { openContext, startRuntime } from '../runtime.ts';
 import { parseNdjson, toRequest } from '../http/routes/sourcing.ts';
 import { AppError } from '../shared/errors.ts';
@@ -47,7 +48,7 @@ async function serve(opts: { demoIfEmpty: boolean }): Promise<void> {
       fs.mkdirSync(config.dataDir, { recursive: true });
       fs.writeFileSync(demoKeyFile(), `${key.secret}\n`, { mode: 0o600 });
     }
-    banner.push(`Demo loaded: ${s.locations} locations, ${s.skus} skus, ${s.positions} stock positions, ${s.channels} channels.`);
+    banner.push(`Demo loaded: ${s.locations} locations, ${s.skus} skus, ${s.positions} stock positions, ${s.channels} channels, ${s.orders} orders.`);
     banner.push(`Demo admin key: ${key.secret}`);
   } else if (opts.demoIfEmpty && fs.existsSync(demoKeyFile())) {
     banner.push(`Demo admin key: ${fs.readFileSync(demoKeyFile(), 'utf8').trim()}`);
@@ -57,6 +58,7 @@ async function serve(opts: { demoIfEmpty: boolean }): Promise<void> {
   banner.push(`Open OMS on ${rt.ctx.store.describe} — listening on ${url}`);
   banner.push(`API docs: ${url}/docs   OpenAPI: ${url}/openapi.json`);
   banner.push(`Try: curl -H "Authorization: Bearer <key>" "${url}/availability/SKU-00001?channel=web&view=locations"`);
+  banner.push(`     curl -H "Authorization: Bearer <key>" "${url}/orders?limit=5"`);
   process.stdout.write(`\n${banner.join('\n')}\n\n`);
   const shutdown = async () => {
     await rt.stop();
@@ -207,13 +209,14 @@ program
   .action(() =>
     withCtx(async (ctx) => {
       const r = await checkIntegrity(ctx.store.db);
-      if (r.issues.length === 0) {
-        process.stdout.write(`OK: ${r.positions} positions, counters equal their ledgers\n`);
-        return;
-      }
+      const o = await checkOrderIntegrity(ctx.store.db);
+      if (r.issues.length === 0) process.stdout.write(`OK: ${r.positions} positions, counters equal their ledgers\n`);
       for (const i of r.issues) process.stdout.write(`${i.kind} location=${i.location_id} sku=${i.sku_id} counter=${i.counter} recomputed=${i.recomputed}\n`);
-      process.stdout.write(`${r.issues.length} difference(s) in ${r.positions} positions\n`);
-      process.exitCode = 1;
+      if (r.issues.length) process.stdout.write(`${r.issues.length} difference(s) in ${r.positions} positions\n`);
+      if (o.issues.length === 0) process.stdout.write(`OK: ${o.orders} orders, lines equal their fulfilment orders and reservations\n`);
+      for (const i of o.issues) process.stdout.write(`${i.kind} order=${i.order_id}${i.line_id ? ` line=${i.line_id}` : ''} ${i.detail}\n`);
+      if (o.issues.length) process.stdout.write(`${o.issues.length} difference(s) in ${o.orders} orders\n`);
+      if (r.issues.length || o.issues.length) process.exitCode = 1;
     }),
   );
 

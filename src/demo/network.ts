@@ -5,6 +5,7 @@
 // Deterministic: the same seed gives the same network.
 import { createRequire } from 'node:module';
 import { upsertChannel } from '../channels/channels.ts';
+import { loadDemoOrders } from './orders.ts';
 import type { Ctx } from '../context.ts';
 import { upsertLocation, type LocationInput } from '../inventory/locations.ts';
 import { upsertSkus, type SkuInput } from '../inventory/skus.ts';
@@ -123,9 +124,10 @@ export interface DemoSummary {
   channels: number;
   positions: number;
   supplyLines: number;
+  orders: number;
 }
 
-export async function loadDemo(ctx: Ctx, opts: { storeCount?: number; skuCount?: number; seed?: number } = {}): Promise<DemoSummary> {
+export async function loadDemo(ctx: Ctx, opts: { storeCount?: number; skuCount?: number; seed?: number; orders?: boolean } = {}): Promise<DemoSummary> {
   const r = rng(opts.seed ?? 7);
   const locations = demoLocations(opts.storeCount ?? 45);
   for (const l of locations) await upsertLocation(ctx, l);
@@ -164,7 +166,8 @@ export async function loadDemo(ctx: Ctx, opts: { storeCount?: number; skuCount?:
   // The presets as rule set version 1, published: the history starts somewhere visible.
   const rules = await createRuleSet(ctx, DEFAULT_RULE_SET, 'demo', 'the presets shipped with the OMS');
   await publishRuleSet(ctx, rules.version, 'demo');
-  return { locations: locations.length, skus: skus.length, channels: channels.length, positions, supplyLines };
+  const orders = opts.orders === false ? 0 : (await loadDemoOrders(ctx)).orders;
+  return { locations: locations.length, skus: skus.length, channels: channels.length, positions, supplyLines, orders };
 }
 
 export async function isEmpty(ctx: Ctx): Promise<boolean> {

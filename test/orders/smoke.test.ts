@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/auth/keys.ts';
 import { checkIntegrity } from '../../src/inventory/integrity.ts';
+import { checkOrderIntegrity } from '../../src/orders/integrity.ts';
 import { type ApiEnv, BACKENDS, createApiEnv } from '../support/backends.ts';
 import { smallNetwork } from '../support/fixtures.ts';
 import { positions, seedStock } from '../api/helpers.ts';
@@ -57,5 +58,6 @@ describe.each(BACKENDS)('orders smoke on %s', (backend) => {
     const tl = await env.app.inject({ method: 'GET', url: `/orders/${o.id}/timeline`, headers: env.auth(web) });
     expect(tl.json().entries.map((e: { type: string }) => e.type)).toEqual(['order.created', 'fulfillment.created', 'order.validated', 'fulfillment.released', 'fulfillment.accepted', 'fulfillment.picked', 'fulfillment.packed', 'fulfillment.shipped']);
     expect((await checkIntegrity(env.ctx.store.db)).issues).toEqual([]);
+    expect((await checkOrderIntegrity(env.ctx.store.db)).issues).toEqual([]);
   });
 });
