@@ -7,6 +7,7 @@ import addFormatsPlugin from 'ajv-formats';
 import { canReadChannel } from '../../auth/keys.ts';
 import type { CarrierService } from '../../carriers/model.ts';
 import type { Ctx } from '../../context.ts';
+import { storedOrdersForSimulation } from '../../orders/replay.ts';
 import { iso } from '../../shared/clock.ts';
 import { AppError } from '../../shared/errors.ts';
 import { verdictSample } from '../../sourcing/engine.ts';
@@ -73,7 +74,17 @@ const RuleSetBody = Type.Object({ rule_set: RuleSetIn, note: Type.Optional(Type.
 
 const SimBody = Type.Object(
   {
-    orders: Type.Array(SimOrder, { minItems: 1, maxItems: MAX_ORDERS, description: `1 to ${MAX_ORDERS.toLocaleString('en')} orders (more: page_too_large).` }),
+    orders: Type.Optional(Type.Array(SimOrder, { minItems: 1, maxItems: MAX_ORDERS, description: `1 to ${MAX_ORDERS.toLocaleString('en')} orders (more: page_too_large). Give orders or stored_orders.` })),
+    stored_orders: Type.Optional(
+      Type.Object(
+        {
+          from: Type.String({ format: 'date-time', description: 'Orders captured at or after.' }),
+          to: Type.String({ format: 'date-time', description: 'Orders captured before.' }),
+          channel: Type.Optional(Code),
+        },
+        { additionalProperties: false, description: `Replay the orders captured in [from, to) (at most ${MAX_ORDERS.toLocaleString('en')}; more: page_too_large), each as it was asked at capture (full quantities, its delivery groups).` },
+      ),
+    ),
     baseline: Type.Optional(Type.Union([Version, Type.Literal('published')], { description: "A saved version, or 'published' (default)." })),
     candidate: Type.Union([Version, Type.Object({ rule_set: RuleSetIn }, { additionalProperties: false })], { description: 'A saved version, or an unsaved rule set { rule_set }.' }),
     per_order: Type.Optional(Type.Boolean({ description: 'Also return each order’s outcome under both rule sets.' })),
@@ -577,7 +588,7 @@ export function registerSourcingRoutes(app: App, ctx: Ctx): void {
         schema: {
           tags,
           summary: 'Replay orders against two rule sets on one stock picture and compare the outcome; changes nothing',
-          description: `JSON: { orders, baseline?, candidate, per_order? }. NDJSON (${NDJSON}): one order per line, with baseline, candidate (a version) and per_order in the query string. Orders that cannot be read (unknown sku, channel, location) are listed in rejected; the others run.`,
+          description: `JSON: { orders | stored_orders, baseline?, candidate, per_order? } (stored_orders replays the orders captured in a date range). NDJSON (${NDJSON}): one order per line, with baseline, candidate (a version) and per_order in the query string. Orders that cannot be read (unknown sku, channel, location) are listed in rejected; the others run.`,
           security,
           consumes: ['application/json', NDJSON],
           querystring: SimQuery,
@@ -614,7 +625,11 @@ export function registerSourcingRoutes(app: App, ctx: Ctx): void {
 async function simulation(ctx: Ctx, body: SimInput) {
   // An order that cannot be read (unknown sku, channel, location, country) is listed as
   // rejected by simulateRuleSets; the rest run.
-  const inputs: SimulationOrderInput[] = body.orders.map((o: SimOrderInput, index) => ({ ...toRequest(o.channel, o), reference: o.reference ?? `#${index + 1}` }));
+  if ((body.orders === undefined) === (body.stored_orders === undefined)) throw new AppError('validation_failed', 'Give either orders (a list) or stored_orders (a date range), not both');
+  const stored = body.stored_orders;
+  const inputs: SimulationOrderInput[] = stored
+    ? await storedOrdersForSimulation(ctx, { from: Date.parse(stored.from), to: Date.parse(stored.to), channel: stored.channel }, MAX_ORDERS)
+    : (body.orders ?? []).map((o: SimOrderInput, index) => ({ ...toRequest(o.channel, o), reference: o.reference ?? `#${index + 1}` }));
   const candidate: RuleSetChoice = typeof body.candidate === 'number' ? { label: 'candidate', version: body.candidate } : { label: 'candidate', ruleSet: body.candidate.rule_set as unknown as RuleSet } // checked by simulateRuleSets (422);
   const r = await simulateRuleSets(ctx, inputs, [{ label: 'baseline', version: body.baseline ?? 'published' }, candidate]);
   const simulated = inputs.length - r.rejected.length;
