@@ -8,8 +8,8 @@ import { sql } from 'kysely';
 import { markDirty } from '../availability/dirty.ts';
 import type { PositionRow } from '../availability/projection.ts';
 import type { Ctx } from '../context.ts';
-import type { DbOrTrx, Trx } from '../db/database.ts';
-import { bulkInsert } from '../db/bulk.ts';
+import type { DbOrTrx, Dialect, Trx } from '../db/database.ts';
+import { bulkInsert, execRaw, pgArray, valuesList } from '../db/bulk.ts';
 import { appendEvents, type DomainEvent } from '../events/outbox.ts';
 import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
@@ -249,6 +249,47 @@ export interface ReservationRequest {
   quantity: number;
 }
 
+const reserveSqlCache = new Map<string, string>();
+
+/**
+ * The conditional reservation of many positions in one UPDATE. Rows come sorted by (location,
+ * sku): PostgreSQL then locks them in that order (a nested loop over the sorted input), so
+ * concurrent orders do not deadlock; if it ever happens, the caller retries like a lost race.
+ */
+function reserveSql(dialect: Dialect, n: number): string {
+  const key = `${dialect}:${n}`;
+  let text = reserveSqlCache.get(key);
+  if (text) return text;
+  const returning = 'returning stock_positions.location_id, stock_positions.sku_id, stock_positions.on_hand, stock_positions.reserved, stock_positions.quarantine, stock_positions.safety_stock, stock_positions.version';
+  text =
+    dialect === 'postgres'
+      ? `update stock_positions set reserved = stock_positions.reserved + v.q, version = stock_positions.version + 1, updated_at = $4
+         from (select * from unnest($1::bigint[], $2::bigint[], $3::int[]) as t(l, s, q) order by l, s) v
+         where stock_positions.location_id = v.l and stock_positions.sku_id = v.s
+           and stock_positions.on_hand - stock_positions.reserved - stock_positions.quarantine
+               - coalesce(stock_positions.safety_stock, (select default_safety_stock from locations where id = v.l)) - $5 >= v.q
+         ${returning}`
+      : `update stock_positions set reserved = stock_positions.reserved + v.column3, version = stock_positions.version + 1, updated_at = ?
+         from (values ${valuesList('sqlite', n, 3)}) as v
+         where stock_positions.location_id = v.column1 and stock_positions.sku_id = v.column2
+           and stock_positions.on_hand - stock_positions.reserved - stock_positions.quarantine
+               - coalesce(stock_positions.safety_stock, (select default_safety_stock from locations where id = v.column1)) - ? >= v.column3
+         ${returning}`;
+  if (reserveSqlCache.size > 100) reserveSqlCache.clear();
+  reserveSqlCache.set(key, text);
+  return text;
+}
+
+function reserveParams(dialect: Dialect, rows: readonly ReservationRequest[], buffer: number, now: number): unknown[] {
+  if (dialect === 'postgres') {
+    return [pgArray(rows.map((r) => r.locationId), 'bigint'), pgArray(rows.map((r) => r.skuId), 'bigint'), pgArray(rows.map((r) => r.quantity), 'integer'), now, buffer];
+  }
+  const params: unknown[] = [now];
+  for (const r of rows) params.push(r.locationId, r.skuId, r.quantity);
+  params.push(buffer);
+  return params;
+}
+
 /**
  * Many reservations in the caller's transaction (order capture): one conditional UPDATE per
  * (location, sku), in that order so concurrent orders never deadlock, then the reservation
@@ -271,21 +312,10 @@ export async function reserveAll(
     need.set(k, cur ? { ...cur, quantity: cur.quantity + r.quantity } : { ...r });
   }
   const ordered = [...need.values()].sort((a, b) => a.locationId - b.locationId || a.skuId - b.skuId);
-  const rows: PositionRow[] = [];
-  for (const r of ordered) {
-    const row = await trx
-      .updateTable('stock_positions')
-      .set({ reserved: sql<number>`reserved + ${r.quantity}`, version: sql<number>`version + 1`, updated_at: now })
-      .where('location_id', '=', r.locationId)
-      .where('sku_id', '=', r.skuId)
-      .where(
-        sql<boolean>`on_hand - reserved - quarantine - coalesce(safety_stock, (select default_safety_stock from locations where id = ${r.locationId})) - ${opts.buffer} >= ${r.quantity}`,
-      )
-      .returning([...POSITION_COLS])
-      .executeTakeFirst();
-    if (!row) return null;
-    rows.push(row);
-  }
+  // One statement for every position: each row is updated only if it has the stock. Fewer
+  // rows back than asked means one lacked it; the caller rolls the transaction back.
+  const rows = await execRaw<PositionRow>(trx, reserveSql(ctx.store.dialect, ordered.length), reserveParams(ctx.store.dialect, ordered, opts.buffer, now));
+  if (rows.length !== ordered.length) return null;
   const reservations: Reservation[] = requests.map((r) => ({ id: newId('res'), locationId: r.locationId, skuId: r.skuId, quantity: r.quantity, status: 'active' as const, reference: opts.reference }));
   await bulkInsert(
     trx,

@@ -29,6 +29,15 @@ export class CapacityUsage {
   invalidate(): void {
     this.loadedAt = Number.NEGATIVE_INFINITY;
   }
+
+  /**
+   * Counts shipments this process just committed, without a read: other processes' shipments
+   * arrive with the next reload (at most ttlMs later).
+   */
+  record(locationIds: readonly number[], at: number): void {
+    if (utcDay(at) !== this.day) return;
+    for (const id of new Set(locationIds)) this.used.set(id, (this.used.get(id) ?? 0) + 1);
+  }
 }
 
 export async function readUsage(db: DbOrTrx, day: string): Promise<Map<number, number>> {
@@ -36,13 +45,13 @@ export async function readUsage(db: DbOrTrx, day: string): Promise<Map<number, n
   return new Map(rows.map((r) => [r.location_id, r.used]));
 }
 
-/** Counts one shipment for each location (sorted, so concurrent callers lock in one order). */
+/** Counts one shipment for each location: one statement, rows sorted so concurrent callers lock in one order. */
 export async function countShipments(trx: Trx, locationIds: number[], day: string): Promise<void> {
-  for (const id of [...new Set(locationIds)].sort((a, b) => a - b)) {
-    await trx
-      .insertInto('location_capacity_usage')
-      .values({ location_id: id, day, used: 1 })
-      .onConflict((oc) => oc.columns(['location_id', 'day']).doUpdateSet({ used: sql<number>`location_capacity_usage.used + 1` }))
-      .execute();
-  }
+  const ids = [...new Set(locationIds)].sort((a, b) => a - b);
+  if (ids.length === 0) return;
+  await trx
+    .insertInto('location_capacity_usage')
+    .values(ids.map((id) => ({ location_id: id, day, used: 1 })))
+    .onConflict((oc) => oc.columns(['location_id', 'day']).doUpdateSet({ used: sql<number>`location_capacity_usage.used + 1` }))
+    .execute();
 }

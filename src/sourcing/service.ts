@@ -160,17 +160,20 @@ const NO_FUTURE: Map<string, FutureStock[]> = new Map();
 
 interface ExposedLocations {
   refVersion: number;
-  usedToday: Map<number, number>;
   /** Row of each location in `locations`, indexed by location id (-1: not a candidate). */
   rowOf: Int32Array;
   locations: Candidate[];
+  /** Candidates with a daily capacity: their row, location id and capacity. */
+  capped: Array<{ row: number; id: number; capacity: number }>;
 }
 const exposedCache = new WeakMap<object, Map<string, ExposedLocations>>();
 
 /**
- * A channel's candidate locations, rebuilt only when the network or today's capacity figures
- * change: the same array then serves every plan (and the engine's per-array facts with it).
- * Nobody mutates it: a plan that needs future stock works on a copy.
+ * A channel's candidate locations, rebuilt only when the network changes: the same array then
+ * serves every plan (and the engine's per-array facts with it). Only today's remaining
+ * capacity changes from call to call: it is written into the shared candidates here (the
+ * engine reads it live; plans run synchronously, one at a time). A plan that needs future
+ * stock works on a copy.
  */
 function exposedLocations(ctx: Ctx, channelCode: string, usedToday: Map<number, number>): ExposedLocations {
   const p = ctx.projection;
@@ -179,30 +182,34 @@ function exposedLocations(ctx: Ctx, channelCode: string, usedToday: Map<number, 
     byChannel = new Map();
     exposedCache.set(p, byChannel);
   }
-  const hit = byChannel.get(channelCode);
-  if (hit && hit.refVersion === p.refVersion && hit.usedToday === usedToday) return hit;
-  const row = new Map<number, number>();
-  const locations: Candidate[] = [];
-  for (const loc of p.allLocations()) {
-    if (!p.isExposed(channelCode, loc.id)) continue;
-    row.set(loc.id, locations.length);
-    locations.push({
-      code: loc.code,
-      type: loc.type,
-      capabilities: loc.capabilities,
-      country: loc.country,
-      point: loc.latitude !== null && loc.longitude !== null ? { latitude: loc.latitude, longitude: loc.longitude } : null,
-      priority: loc.priority,
-      shipmentCost: loc.shipmentCost,
-      remainingCapacity: loc.dailyCapacity === null ? null : loc.dailyCapacity - (usedToday.get(loc.id) ?? 0),
-      excluded: false,
-      future: NO_FUTURE,
-    });
+  let built = byChannel.get(channelCode);
+  if (!built || built.refVersion !== p.refVersion) {
+    const row = new Map<number, number>();
+    const locations: Candidate[] = [];
+    const capped: ExposedLocations['capped'] = [];
+    for (const loc of p.allLocations()) {
+      if (!p.isExposed(channelCode, loc.id)) continue;
+      row.set(loc.id, locations.length);
+      if (loc.dailyCapacity !== null) capped.push({ row: locations.length, id: loc.id, capacity: loc.dailyCapacity });
+      locations.push({
+        code: loc.code,
+        type: loc.type,
+        capabilities: loc.capabilities,
+        country: loc.country,
+        point: loc.latitude !== null && loc.longitude !== null ? { latitude: loc.latitude, longitude: loc.longitude } : null,
+        priority: loc.priority,
+        shipmentCost: loc.shipmentCost,
+        remainingCapacity: loc.dailyCapacity,
+        excluded: false,
+        future: NO_FUTURE,
+      });
+    }
+    const rowOf = new Int32Array(Math.max(0, ...row.keys()) + 1).fill(-1);
+    for (const [id, r] of row) rowOf[id] = r;
+    built = { refVersion: p.refVersion, rowOf, locations, capped };
+    byChannel.set(channelCode, built);
   }
-  const rowOf = new Int32Array(Math.max(0, ...row.keys()) + 1).fill(-1);
-  for (const [id, r] of row) rowOf[id] = r;
-  const built = { refVersion: p.refVersion, usedToday, rowOf, locations };
-  byChannel.set(channelCode, built);
+  for (const c of built.capped) built.locations[c.row].remainingCapacity = c.capacity - (usedToday.get(c.id) ?? 0);
   return built;
 }
 
@@ -320,6 +327,7 @@ export async function sourceAndReserveGroups<T = undefined>(
       groups.push({ ruleSet: { version, name: ruleSet.name }, result, allocations });
     }
     const all = groups.flatMap((g) => g.allocations);
+    const shipFrom = groups.flatMap((g) => g.result.plan.shipments.filter((s) => !s.backorder).map((s) => (ctx.projection.location(s.location) as { id: number }).id));
     try {
       const rows: PositionRow[] = [];
       const out = await ctx.store.db.transaction().execute(async (trx) => {
@@ -328,17 +336,18 @@ export async function sourceAndReserveGroups<T = undefined>(
         rows.push(...reserved.rows);
         let i = 0;
         const withRes = groups.map((g) => ({ ...g, allocations: g.allocations.map((a) => ({ ...a, reservation: reserved.reservations[i++] })) }));
-        const shipFrom = groups.flatMap((g) => g.result.plan.shipments.filter((s) => !s.backorder).map((s) => (ctx.projection.location(s.location) as { id: number }).id));
         await countShipments(trx, shipFrom, utcDay(now));
         const persisted = opts.persist ? await opts.persist(trx, withRes) : (undefined as T);
         return { groups: withRes, persisted };
       });
       ctx.projection.applyAll(rows);
-      ctx.sourcing.capacity.invalidate();
+      ctx.sourcing.capacity.record(shipFrom, now);
       return { groups: out.groups, attempts: attempt, persisted: out.persisted };
     } catch (e) {
-      if (!(e instanceof LostRace)) throw e;
-      await refreshPositions(ctx, e.skuIds);
+      // A PostgreSQL deadlock (40P01) rolled the transaction back like a lost race: try again.
+      const deadlock = (e as { code?: unknown }).code === '40P01';
+      if (!(e instanceof LostRace) && !deadlock) throw e;
+      await refreshPositions(ctx, e instanceof LostRace ? e.skuIds : all.map((a) => a.skuId));
     }
   }
   throw outOfStock(last as SourcingResult, `stock kept changing under ${max} attempts to reserve it`);

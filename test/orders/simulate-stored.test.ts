@@ -36,7 +36,7 @@ describe.each(BACKENDS)('simulations over stored orders on %s', (backend) => {
   });
   afterAll(async () => env?.close());
 
-  const simulate = (payload: unknown) => env.app.inject({ method: 'POST', url: '/sourcing/simulations', headers: env.auth(), payload });
+  const simulate = (payload: object) => env.app.inject({ method: 'POST', url: '/sourcing/simulations', headers: env.auth(), payload });
 
   it('replays the orders of the range, full quantities, and changes nothing', async () => {
     const before = { wh: await positions(env, 'WH1'), st: await positions(env, 'ST-PARIS') };
