@@ -2,13 +2,18 @@
 // The debouncer turns marks into availability.changed events.
 import { sql } from 'kysely';
 import type { DbOrTrx, Dialect } from '../db/database.ts';
-import { bulkInsert } from '../db/bulk.ts';
+import { bulkInsert, type WriteBatch } from '../db/bulk.ts';
 
 export async function markDirty(trx: DbOrTrx, dialect: Dialect, skuIds: Iterable<number>, now: number, recent?: RecentMarks): Promise<number[]> {
   const ids = [...new Set(skuIds)].filter((id) => !recent?.covers(id, now));
   if (ids.length === 0) return ids;
   await bulkInsert(trx, dialect, 'availability_dirty', [['sku_id', 'bigint']], ids.map((id) => [id]), '', [['marked_at', 'bigint', now]]);
   return ids;
+}
+
+/** markDirty, written with a batch's other inserts. */
+export function markDirtyTo(batch: WriteBatch, skuIds: Iterable<number>, now: number): void {
+  batch.insert('availability_dirty', [['sku_id', 'bigint']], [...new Set(skuIds)].map((id) => [id]), '', [['marked_at', 'bigint', now]]);
 }
 
 /**

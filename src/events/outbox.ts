@@ -1,7 +1,7 @@
 // The transactional outbox: every state change appends its event in the same transaction.
 // Delivery (webhooks, NATS) reads from here in a later issue; the availability projection
 // of other OMS processes already follows it.
-import { bulkInsert } from '../db/bulk.ts';
+import { bulkInsert, type WriteBatch } from '../db/bulk.ts';
 import type { DbOrTrx, Dialect } from '../db/database.ts';
 import { newId } from '../shared/ids.ts';
 
@@ -16,28 +16,29 @@ export interface DomainEvent {
   payload: object;
 }
 
+const EVENT_COLUMNS: Array<[string, 'text' | 'bigint']> = [
+  ['event_id', 'text'],
+  ['type', 'text'],
+  ['aggregate_type', 'text'],
+  ['aggregate_id', 'text'],
+  ['aggregate_seq', 'bigint'],
+  ['payload', 'text'],
+];
+const eventRows = (events: DomainEvent[]) => events.map((e) => [newId('evt'), e.type, e.aggregateType, e.aggregateId, e.aggregateSeq, JSON.stringify(e.payload)]);
+const eventConstants = (now: number): Array<[string, 'text' | 'bigint', unknown]> => [
+  ['origin', 'text', PROCESS_ORIGIN],
+  ['occurred_at', 'bigint', now],
+];
+
 export async function appendEvents(trx: DbOrTrx, dialect: Dialect, now: number, events: DomainEvent[]): Promise<void> {
   if (events.length === 0) return;
   // One shape of statement whatever the count: a debouncer pass can append thousands.
-  await bulkInsert(
-    trx,
-    dialect,
-    'outbox',
-    [
-      ['event_id', 'text'],
-      ['type', 'text'],
-      ['aggregate_type', 'text'],
-      ['aggregate_id', 'text'],
-      ['aggregate_seq', 'bigint'],
-      ['payload', 'text'],
-    ],
-    events.map((e) => [newId('evt'), e.type, e.aggregateType, e.aggregateId, e.aggregateSeq, JSON.stringify(e.payload)]),
-    '',
-    [
-      ['origin', 'text', PROCESS_ORIGIN],
-      ['occurred_at', 'bigint', now],
-    ],
-  );
+  await bulkInsert(trx, dialect, 'outbox', EVENT_COLUMNS, eventRows(events), '', eventConstants(now));
+}
+
+/** The same, written with the batch's other inserts (still in the caller's transaction). */
+export function appendEventsTo(batch: WriteBatch, now: number, events: DomainEvent[]): void {
+  batch.insert('outbox', EVENT_COLUMNS, eventRows(events), '', eventConstants(now));
 }
 
 export interface StoredEvent {

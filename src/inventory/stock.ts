@@ -5,12 +5,12 @@
 // it counts before reading the movements after as_of, so it never loses a concurrent delta;
 // deltas and reservations take no lock beyond the row they update.
 import { sql } from 'kysely';
-import { markDirty } from '../availability/dirty.ts';
+import { markDirty, markDirtyTo } from '../availability/dirty.ts';
 import type { PositionRow } from '../availability/projection.ts';
 import type { Ctx } from '../context.ts';
 import type { DbOrTrx, Dialect, Trx } from '../db/database.ts';
-import { bulkInsert, execRaw, pgArray, valuesList } from '../db/bulk.ts';
-import { appendEvents, type DomainEvent } from '../events/outbox.ts';
+import { execRaw, pgArray, valuesList, WriteBatch } from '../db/bulk.ts';
+import { appendEvents, appendEventsTo, type DomainEvent } from '../events/outbox.ts';
 import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import type { MovementKind } from './model.ts';
@@ -302,6 +302,8 @@ export async function reserveAll(
   trx: Trx,
   requests: readonly ReservationRequest[],
   opts: { buffer: number; channelId: number | null; reference: string | null },
+  /** Gather the inserts here (the caller flushes them) instead of writing them now. */
+  batch?: WriteBatch,
 ): Promise<{ rows: PositionRow[]; reservations: Reservation[] } | null> {
   const now = ctx.clock.now();
   const need = new Map<string, ReservationRequest>();
@@ -317,9 +319,8 @@ export async function reserveAll(
   const rows = await execRaw<PositionRow>(trx, reserveSql(ctx.store.dialect, ordered.length), reserveParams(ctx.store.dialect, ordered, opts.buffer, now));
   if (rows.length !== ordered.length) return null;
   const reservations: Reservation[] = requests.map((r) => ({ id: newId('res'), locationId: r.locationId, skuId: r.skuId, quantity: r.quantity, status: 'active' as const, reference: opts.reference }));
-  await bulkInsert(
-    trx,
-    ctx.store.dialect,
+  const out = batch ?? new WriteBatch();
+  out.insert(
     'reservations',
     [
       ['id', 'text'],
@@ -337,10 +338,9 @@ export async function reserveAll(
       ['updated_at', 'bigint', now],
     ],
   );
-  await markDirty(trx, ctx.store.dialect, rows.map((r) => r.sku_id), now);
-  await appendEvents(
-    trx,
-    ctx.store.dialect,
+  markDirtyTo(out, rows.map((r) => r.sku_id), now);
+  appendEventsTo(
+    out,
     now,
     reservations.map((r) => ({
       type: 'stock.reserved',
@@ -350,6 +350,7 @@ export async function reserveAll(
       payload: { reservation_id: r.id, location_id: r.locationId, sku_id: r.skuId, quantity: r.quantity, reference: r.reference },
     })),
   );
+  if (!batch) await out.flush(trx, ctx.store.dialect);
   return { rows, reservations };
 }
 

@@ -1,9 +1,9 @@
 // Daily fulfilment capacity: how many shipments each location has taken today. Sourcing and
 // reservation count one per shipment in the same transaction; plans read a per-process copy
 // refreshed at most once a second (capacity is a soft limit, so a second's lag is fine).
-import { sql } from 'kysely';
 import type { Ctx } from '../context.ts';
-import type { DbOrTrx, Trx } from '../db/database.ts';
+import { WriteBatch } from '../db/bulk.ts';
+import type { DbOrTrx, Dialect, Trx } from '../db/database.ts';
 
 export const utcDay = (t: number): string => new Date(t).toISOString().slice(0, 10);
 
@@ -45,13 +45,23 @@ export async function readUsage(db: DbOrTrx, day: string): Promise<Map<number, n
   return new Map(rows.map((r) => [r.location_id, r.used]));
 }
 
-/** Counts one shipment for each location: one statement, rows sorted so concurrent callers lock in one order. */
-export async function countShipments(trx: Trx, locationIds: number[], day: string): Promise<void> {
+/**
+ * Counts one shipment for each location: one upsert, rows sorted so concurrent callers lock in
+ * one order. With a batch, the upsert joins the batch's other inserts.
+ */
+export async function countShipments(trx: Trx, locationIds: number[], day: string, dialect: Dialect, batch?: WriteBatch): Promise<void> {
   const ids = [...new Set(locationIds)].sort((a, b) => a - b);
   if (ids.length === 0) return;
-  await trx
-    .insertInto('location_capacity_usage')
-    .values(ids.map((id) => ({ location_id: id, day, used: 1 })))
-    .onConflict((oc) => oc.columns(['location_id', 'day']).doUpdateSet({ used: sql<number>`location_capacity_usage.used + 1` }))
-    .execute();
+  const out = batch ?? new WriteBatch();
+  out.insert(
+    'location_capacity_usage',
+    [
+      ['location_id', 'bigint'],
+      ['day', 'text'],
+      ['used', 'integer'],
+    ],
+    ids.map((id) => [id, day, 1]),
+    'on conflict (location_id, day) do update set used = location_capacity_usage.used + 1',
+  );
+  if (!batch) await out.flush(trx, dialect);
 }

@@ -13,6 +13,7 @@ import type { Trx } from '../db/database.ts';
 import { resolvePlace } from '../geo/places.ts';
 import { assertCountry } from '../inventory/validate.ts';
 import type { Reservation } from '../inventory/stock.ts';
+import { WriteBatch } from '../db/bulk.ts';
 import { reserveAll } from '../inventory/stock.ts';
 import { startOfUtcDay } from '../availability/atp.ts';
 import type { PositionRow } from '../availability/projection.ts';
@@ -296,7 +297,10 @@ export async function sourceAndReserve<T = undefined>(
 export async function sourceAndReserveGroups<T = undefined>(
   ctx: Ctx,
   reqs: SourcingRequest[],
-  opts: ReserveOptions & { persist?: (trx: Trx, groups: GroupsSourced<T>['groups']) => Promise<T> },
+  opts: ReserveOptions & {
+    /** Runs before the batch is written: it may add its own inserts to it, or write directly. */
+    persist?: (trx: Trx, groups: GroupsSourced<T>['groups'], batch: WriteBatch) => Promise<T>;
+  },
 ): Promise<GroupsSourced<T>> {
   const orders = reqs.map((r) => buildOrder(ctx, r));
   const channelCode = orders[0].channel;
@@ -331,13 +335,17 @@ export async function sourceAndReserveGroups<T = undefined>(
     try {
       const rows: PositionRow[] = [];
       const out = await ctx.store.db.transaction().execute(async (trx) => {
-        const reserved = all.length ? await reserveAll(ctx, trx, all, { buffer: channel.buffer, channelId: channel.id, reference: opts.reference }) : { rows: [], reservations: [] };
+        // Every insert of the capture (reservations, events, capacity, and what persist adds)
+        // is written at the end in one go: one round trip on PostgreSQL.
+        const batch = new WriteBatch();
+        const reserved = all.length ? await reserveAll(ctx, trx, all, { buffer: channel.buffer, channelId: channel.id, reference: opts.reference }, batch) : { rows: [], reservations: [] };
         if (!reserved) throw new LostRace(all.map((x) => x.skuId));
         rows.push(...reserved.rows);
         let i = 0;
         const withRes = groups.map((g) => ({ ...g, allocations: g.allocations.map((a) => ({ ...a, reservation: reserved.reservations[i++] })) }));
-        await countShipments(trx, shipFrom, utcDay(now));
-        const persisted = opts.persist ? await opts.persist(trx, withRes) : (undefined as T);
+        await countShipments(trx, shipFrom, utcDay(now), ctx.store.dialect, batch);
+        const persisted = opts.persist ? await opts.persist(trx, withRes, batch) : (undefined as T);
+        await batch.flush(trx, ctx.store.dialect);
         return { groups: withRes, persisted };
       });
       ctx.projection.applyAll(rows);
