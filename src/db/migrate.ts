@@ -33,7 +33,23 @@ export async function migrate(store: Store): Promise<{ applied: string[] }> {
     migrationLockTableName: 'oms_migrations_lock',
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
-  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+  if (schema && (await upToDate(store, schema))) return { applied: [] };
+  // Kysely's Migrator lists the tables of every schema of the database; one dropped by another
+  // session during that scan (3F000, 42P01) fails the scan, not our migration: scan again.
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest();
+    const code = (error as { code?: unknown } | undefined)?.code;
+    if (error && attempt < 5 && (code === '3F000' || code === '42P01')) continue;
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+  }
+}
+
+/** Whether this schema already has every migration (then the Migrator need not scan at all). */
+async function upToDate(store: Store, schema: string): Promise<boolean> {
+  const exists = await sql<{ t: string | null }>`select to_regclass(${`${schema}.oms_migrations`}) as t`.execute(store.db);
+  if (!exists.rows[0]?.t) return false;
+  const done = await sql<{ name: string }>`select name from ${sql.table(`${schema}.oms_migrations`)}`.execute(store.db);
+  const names = new Set(done.rows.map((r) => r.name));
+  return ordered.every(([name]) => names.has(name));
 }

@@ -6,8 +6,10 @@
 // stale); the reservations are conditional UPDATEs in one transaction, in (location, sku)
 // order so concurrent orders never deadlock. If one loses a race, the transaction rolls back,
 // the projection is refreshed from the database for those skus, and the order is re-sourced,
-// a bounded number of times, before it is refused as out of stock. Nothing is oversold:
-// the database, not the projection, decides.
+// a bounded number of times, before it is refused as out of stock. An order the projection
+// cannot fill is planned once more on positions re-read from the database before it is
+// refused (another process may have just added stock). Nothing is oversold: the database,
+// not the projection, decides.
 import type { Ctx } from '../context.ts';
 import type { Trx } from '../db/database.ts';
 import { resolvePlace } from '../geo/places.ts';
@@ -308,6 +310,7 @@ export async function sourceAndReserveGroups<T = undefined>(
   const channel = ctx.projection.channel(channelCode) as NonNullable<ReturnType<typeof ctx.projection.channel>>;
   const max = opts.maxAttempts ?? MAX_SOURCING_ATTEMPTS;
   let last: SourcingResult | null = null;
+  let refreshed = false;
   for (let attempt = 1; attempt <= max; attempt++) {
     const { version, ruleSet } = await ctx.sourcing.rules.get(ctx);
     const now = ctx.clock.now();
@@ -315,12 +318,19 @@ export async function sourceAndReserveGroups<T = undefined>(
     // Units earlier groups took, by location code and sku, deducted from later groups' pools.
     const taken = new Map<string, number>();
     const groups: Array<PlannedSourcing & { allocations: Omit<ReservedAllocation, 'reservation'>[] }> = [];
+    let stale = false;
     for (const order of orders) {
       const pool = loadCandidates(ctx, channelCode, order.lines.map((l) => l.sku), used, now);
       if (taken.size) deduct(pool, taken);
       const result = source(order, pool, ruleSet, now, ctx.sourcing.carriers);
       last = result;
-      if (!result.plan.complete && !opts.allowPartial) throw outOfStock(result);
+      if (!result.plan.complete && !opts.allowPartial) {
+        // The projection may lag stock another process just added: refuse only on a plan made
+        // from what the database holds now.
+        if (refreshed) throw outOfStock(result);
+        stale = true;
+        break;
+      }
       const allocations = result.plan.lines.flatMap((l) =>
         l.allocations.map((a) => {
           const k = `${a.location}\u0000${l.sku}`;
@@ -329,6 +339,12 @@ export async function sourceAndReserveGroups<T = undefined>(
         }),
       );
       groups.push({ ruleSet: { version, name: ruleSet.name }, result, allocations });
+    }
+    if (stale) {
+      refreshed = true;
+      attempt--;
+      await refreshPositions(ctx, skuIdsOf(ctx, orders));
+      continue;
     }
     const all = groups.flatMap((g) => g.allocations);
     const shipFrom = groups.flatMap((g) => g.result.plan.shipments.filter((s) => !s.backorder).map((s) => (ctx.projection.location(s.location) as { id: number }).id));
@@ -355,11 +371,15 @@ export async function sourceAndReserveGroups<T = undefined>(
       // A PostgreSQL deadlock (40P01) rolled the transaction back like a lost race: try again.
       const deadlock = (e as { code?: unknown }).code === '40P01';
       if (!(e instanceof LostRace) && !deadlock) throw e;
+      refreshed = true;
       await refreshPositions(ctx, e instanceof LostRace ? e.skuIds : all.map((a) => a.skuId));
     }
   }
   throw outOfStock(last as SourcingResult, `stock kept changing under ${max} attempts to reserve it`);
 }
+
+const skuIdsOf = (ctx: Ctx, orders: SourcingOrder[]): number[] =>
+  [...new Set(orders.flatMap((o) => o.lines.map((l) => l.sku)))].map((code) => ctx.projection.sku(code)?.id).filter((id): id is number => id !== undefined);
 
 /** Takes units already promised to an earlier group of the same order out of a pool. */
 function deduct(pool: CandidatePool, taken: Map<string, number>): void {

@@ -50,7 +50,7 @@ export async function createTestEnv(backend: 'sqlite' | 'postgres', opts: { pool
     };
   } else {
     const pgSchema = await createPgSchema('t');
-    open = () => openPostgres(pgSchema.url, opts.poolSize ?? 20).store;
+    open = () => openPostgres(pgSchema.url, opts.poolSize ?? 8).store;
     drop = pgSchema.drop;
   }
   const first = open();
