@@ -130,8 +130,10 @@ export async function captureOrder(ctx: Ctx, input: CaptureInput, actor: ActorRe
     });
     return { order: sourced.persisted, created: true };
   } catch (e) {
-    // Two captures of one reference raced: the loser's transaction rolled back entirely.
-    if (isUniqueViolation(e)) {
+    // Two captures of one reference raced: the loser's transaction rolled back entirely. The
+    // loser may also find the stock already taken by the winner (out of stock): either way,
+    // if the reference is now stored, that order is the answer.
+    if (isUniqueViolation(e) || (e instanceof AppError && e.code === 'out_of_stock')) {
       const id = await findOrderByReference(ctx.store.db, channel.id, input.externalReference);
       if (id) return { order: (await loadOrder(ctx.store.db, id)) as OrderAggregate, created: false };
     }

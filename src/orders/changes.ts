@@ -36,7 +36,7 @@ export async function requireOrder(ctx: Ctx, id: string): Promise<OrderAggregate
  * and releases its fulfilment orders, each with its acceptance deadline. Backorders stay
  * `created` until their stock is in. Validating twice changes nothing.
  */
-export async function validateOrder(ctx: Ctx, orderId: string, actor: ActorRef, via: 'manual' | 'payment' = 'manual'): Promise<{ changed: boolean }> {
+export async function validateOrder(ctx: Ctx, orderId: string, actor: ActorRef, via: 'manual' | 'payment' = 'manual', note: string | null = null): Promise<{ changed: boolean }> {
   const now = ctx.clock.now();
   return inOrderTransaction(ctx, async (trx) => {
     const won = await trx
@@ -50,13 +50,13 @@ export async function validateOrder(ctx: Ctx, orderId: string, actor: ActorRef, 
     if (!won) {
       const o = await trx.selectFrom('orders').select(['validated_at', 'close_reason', 'status']).where('id', '=', orderId).executeTakeFirst();
       if (!o) throw notFound(`Order '${orderId}'`);
-      if (o.validated_at !== null) return { changed: false };
+      if (o.validated_at !== null && o.close_reason === null) return { changed: false };
       throw new AppError('invalid_state', `Order '${orderId}' is ${o.status}: it can no longer be validated`);
     }
     const released = await releaseFulfillments(ctx, trx, orderId, now);
     const t = await touchOrder(trx, orderId, now);
     await appendEvents(trx, ctx.store.dialect, now, [
-      { type: 'order.validated', aggregateType: 'order', aggregateId: orderId, aggregateSeq: t.seq, payload: { order_id: orderId, via, status: t.status, actor: actorPayload(actor) } },
+      { type: 'order.validated', aggregateType: 'order', aggregateId: orderId, aggregateSeq: t.seq, payload: { order_id: orderId, via, status: t.status, ...(note ? { note } : {}), actor: actorPayload(actor) } },
       ...released.map((f) => releasedEvent(ctx, f, actor)),
     ]);
     return { changed: true };
@@ -181,7 +181,12 @@ export async function cancelOrder(ctx: Ctx, orderId: string, req: CancelRequest,
     // Units not yet handed over, at live fulfilment orders (backorders included).
     const cancellableOf = (lineId: string) =>
       live.filter((f) => !HANDED_OVER.includes(f.status as FulfillmentStatus)).reduce((s, f) => s + f.lines.filter((l) => l.line_id === lineId).reduce((x, l) => x + l.quantity, 0), 0);
-    const wanted = req.lines ?? a.lines.map((l) => ({ lineId: l.line_id, quantity: cancellableOf(l.line_id) })).filter((l) => l.quantity > 0);
+    // A line listed twice asks for the sum (checked as one, so the sum cannot exceed what is left).
+    const asked = new Map<string, number>();
+    for (const l of req.lines ?? []) asked.set(l.lineId, (asked.get(l.lineId) ?? 0) + l.quantity);
+    const wanted = req.lines
+      ? [...asked].map(([lineId, quantity]) => ({ lineId, quantity }))
+      : a.lines.map((l) => ({ lineId: l.line_id, quantity: cancellableOf(l.line_id) })).filter((l) => l.quantity > 0);
     const problems: string[] = [];
     for (const w of wanted) {
       if (!a.lines.some((l) => l.line_id === w.lineId)) problems.push(`line ${w.lineId} does not exist`);

@@ -14,7 +14,26 @@ import { AppError } from '../shared/errors.ts';
 
 export type Begin = { kind: 'proceed'; lease: number } | { kind: 'replay'; status: number; body: string };
 
-export const requestHash = (method: string, path: string, body: unknown): string => createHash('sha256').update(`${method} ${path}\n${JSON.stringify(body ?? null)}`).digest('hex');
+/**
+ * The request's fingerprint: method, path and the body as canonical JSON (object keys sorted),
+ * so the same request sent with its fields in another order is the same request. Defaults the
+ * schema fills in (tax_included: true) are part of the body seen here, so leaving a default out
+ * or sending it is the same request too.
+ */
+export const requestHash = (method: string, path: string, body: unknown): string => createHash('sha256').update(`${method} ${path}\n${canonical(body ?? null)}`).digest('hex');
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
 
 const MAX_KEY = 255;
 

@@ -2,7 +2,7 @@
 // sees its own orders; a store or WMS sees the orders it fulfils or captured), the order
 // timeline (its events and its fulfilment orders', in commit order), the sourcing decisions
 // kept for it, and fulfilment-order work lists per location.
-import type { ExpressionBuilder } from 'kysely';
+import { type ExpressionBuilder, sql } from 'kysely';
 import type { Ctx } from '../context.ts';
 import type { Database } from '../db/schema.ts';
 import { AppError } from '../shared/errors.ts';
@@ -28,7 +28,8 @@ export const MAX_ORDER_PAGE = 200;
 const CURSOR = /^ord_[0-9A-HJKMNP-TV-Z]{26}$/;
 
 function scoped(eb: ExpressionBuilder<Database, 'orders'>, scope: OrderScope) {
-  if (scope.kind === 'all') return eb.val(true);
+  // A literal, not a bound parameter: SQLite cannot bind a boolean.
+  if (scope.kind === 'all') return sql<boolean>`1 = 1`;
   if (scope.kind === 'channel') return eb('orders.channel_id', '=', scope.channelId);
   const ids = scope.locationIds.length ? [...scope.locationIds] : [-1];
   return eb.or([

@@ -10,9 +10,9 @@ import { expectError, fingerprint, type InjectResult, positions, seedStock, STAC
 
 type Who = 'admin' | 'web' | 'pos' | 'store' | 'integ';
 const WHO: Who[] = ['admin', 'web', 'pos', 'store', 'integ'];
-type Denied = 'forbidden' | 'unknown_location' | 'unknown_channel';
+type Denied = 'forbidden' | 'unknown_location' | 'unknown_channel' | 'not_found';
 type Cell = number | Denied;
-const DENIED_STATUS: Record<Denied, number> = { forbidden: 403, unknown_location: 404, unknown_channel: 404 };
+const DENIED_STATUS: Record<Denied, number> = { forbidden: 403, unknown_location: 404, unknown_channel: 404, not_found: 404 };
 
 interface Route {
   name: string;
@@ -27,6 +27,7 @@ interface Route {
 const F = 'forbidden' as const;
 const UL = 'unknown_location' as const;
 const UC = 'unknown_channel' as const;
+const NF = 'not_found' as const;
 const ADMIN_ONLY = (ok: number): Partial<Record<Who, Cell>> => ({ admin: ok, web: F, pos: F, store: F, integ: F });
 
 let n = 0;
@@ -295,6 +296,102 @@ const ROUTES: Route[] = [
     expect: ADMIN_ONLY(200),
     ok: (b) => expect(b.rule_sets.map((r: Json) => [r.label, r.metrics.units_allocated])).toEqual([['baseline', 1], ['candidate', 1]]),
   },
+
+  // ---- orders: the web order captured by the web key below (2 × A1 from WH1, home), then
+  // read, noted, re-addressed, validated and cancelled (admin first, then web: one unit each).
+  {
+    name: 'POST /orders (channel web)',
+    method: 'POST',
+    url: '/orders',
+    body: () => orderBody(uniq('AUTHZ'), { channel: 'web' }),
+    expect: { admin: 201, web: 201, pos: UC, store: UC, integ: F },
+    ok: (b, who) => {
+      expect([b.channel, b.status, b.lines.map((l: Json) => [l.sku, l.allocated]), b.fulfillment_orders.map((f: Json) => f.location)]).toEqual(['web', 'pending_payment', [['A1', 2]], ['WH1']]);
+      if (who === 'web') webOrder = b.id;
+    },
+  },
+  {
+    name: "POST /orders (the key's own channel)",
+    method: 'POST',
+    url: '/orders',
+    body: () => orderBody('AUTHZ-own'),
+    // pos exposes only stores: ST-PARIS ships its A1.
+    expect: { web: 201, pos: 201, integ: F },
+    ok: (b, who) => expect([b.channel, b.fulfillment_orders.map((f: Json) => f.location)]).toEqual(who === 'web' ? ['web', ['WH1']] : ['pos', ['ST-PARIS']]),
+  },
+  {
+    name: 'POST /orders (Order in Store, body.store)',
+    method: 'POST',
+    url: '/orders',
+    body: () => orderBody(uniq('AUTHZ-OIS'), { store: 'ST-PARIS' }),
+    expect: { web: F, pos: F, integ: F },
+  },
+  {
+    name: 'GET /orders',
+    method: 'GET',
+    url: '/orders',
+    expect: { admin: 200, web: 200, pos: 200, store: 200, integ: 200 },
+    // Each key sees its channel's orders (store, integration: those its location fulfils).
+    ok: (b, who) => {
+      const seen = b.items.map((o: Json) => [o.channel, o.external_reference.replace(/\d+$/, 'n'), o.fulfillment_orders.map((f: Json) => f.location).join()]).sort();
+      const web = [['web', 'AUTHZ-n', 'WH1'], ['web', 'AUTHZ-n', 'WH1'], ['web', 'AUTHZ-own', 'WH1']];
+      const pos = [['pos', 'AUTHZ-own', 'ST-PARIS']];
+      expect(seen).toEqual({ admin: [...pos, ...web], web, pos, store: pos, integ: web }[who]);
+    },
+  },
+  {
+    name: 'GET /orders/:id',
+    method: 'GET',
+    url: () => `/orders/${webOrder}`,
+    expect: { admin: 200, web: 200, pos: NF, store: NF, integ: 200 },
+    ok: (b) => expect([b.id, b.channel, b.fulfillment_orders.map((f: Json) => f.location)]).toEqual([webOrder, 'web', ['WH1']]),
+  },
+  {
+    name: 'GET /orders/:id/sourcing',
+    method: 'GET',
+    url: () => `/orders/${webOrder}/sourcing`,
+    expect: { admin: 200, web: 200, pos: NF, store: NF, integ: F },
+    ok: (b) => expect([b.order_id, b.decisions.length]).toEqual([webOrder, 1]),
+  },
+  {
+    name: 'POST /orders/:id/notes',
+    method: 'POST',
+    url: () => `/orders/${webOrder}/notes`,
+    body: () => ({ text: 'authz note' }),
+    expect: { admin: 201, web: 201, pos: NF, store: NF, integ: 201 },
+    ok: (b) => expect(b.order_id).toBe(webOrder),
+  },
+  {
+    name: 'GET /orders/:id/timeline',
+    method: 'GET',
+    url: () => `/orders/${webOrder}/timeline`,
+    expect: { admin: 200, web: 200, pos: NF, store: NF, integ: 200 },
+    ok: (b) => expect(b.entries.filter((e: Json) => e.type === 'order.note_added').map((e: Json) => e.actor.name)).toEqual(['test admin', 'web channel', 'wms']),
+  },
+  {
+    name: 'PUT /orders/:id/delivery-groups/G1/address',
+    method: 'PUT',
+    url: () => `/orders/${webOrder}/delivery-groups/G1/address`,
+    body: () => ({ address: { line1: '1 place Bellecour', postal_code: '69002', city: 'Lyon', country: 'FR' } }),
+    expect: { admin: 200, web: 200, pos: NF, store: NF, integ: F },
+    ok: (b) => expect(b.delivery_groups[0].address.city).toBe('Lyon'),
+  },
+  {
+    name: 'POST /orders/:id/validate',
+    method: 'POST',
+    url: () => `/orders/${webOrder}/validate`,
+    body: () => ({}),
+    expect: ADMIN_ONLY(200),
+    ok: (b) => expect([b.changed, b.order.status]).toEqual([true, 'validated']),
+  },
+  {
+    name: 'POST /orders/:id/cancel (one unit)',
+    method: 'POST',
+    url: () => `/orders/${webOrder}/cancel`,
+    body: () => ({ lines: [{ line_id: 'L1', quantity: 1 }] }),
+    expect: { admin: 200, web: 200, pos: NF, store: NF, integ: F },
+    ok: (b) => expect(b.lines[0].cancelled).toBeGreaterThan(0),
+  },
   {
     name: 'DELETE /api-keys/:id',
     method: 'DELETE',
@@ -304,6 +401,21 @@ const ROUTES: Route[] = [
 ];
 
 let throwawayKeyId = '';
+/** The web order the order rows read and change (captured by the web key in 'POST /orders'). */
+let webOrder = '';
+
+function orderBody(ref: string, extra: Record<string, unknown> = {}) {
+  return {
+    external_reference: ref,
+    customer: { name: 'Ada', email: 'ada@example.com' },
+    currency: 'EUR',
+    lines: [{ sku: 'A1', quantity: 2, unit_price: 1000 }],
+    delivery_groups: [{ mode: 'home', address: { line1: '1 rue de Rivoli', postal_code: '75001', city: 'Paris', country: 'FR' }, shipping_price: 500 }],
+    totals: { subtotal: 2000, discount: 0, tax: 0, shipping: 500, total: 2500 },
+    tenders: [{ method: 'card', amount: 2500 }],
+    ...extra,
+  };
+}
 
 describe.each(BACKENDS)('authorization matrix (%s)', (backend) => {
   let env: ApiEnv;

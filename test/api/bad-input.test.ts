@@ -26,6 +26,19 @@ interface Case {
 const delta = (over: Record<string, unknown> = {}) => ({ items: [{ location: 'WH1', sku: 'A1', quantity: 1, idempotency_key: 'bad-input-1', ...over }] });
 const location = (over: Record<string, unknown> = {}) => ({ name: 'Somewhere', type: 'warehouse', country: 'FR', ...over });
 const ONE_MIB = 1024 * 1024;
+/** A capture body (admin: names the channel) that adds up, before the case breaks it. */
+const order = (over: Record<string, unknown> = {}, line: Record<string, unknown> = {}, group: Record<string, unknown> = {}) => ({
+  channel: 'web',
+  external_reference: 'BAD-1',
+  customer: { name: 'Ada', email: 'ada@example.com' },
+  currency: 'EUR',
+  lines: [{ sku: 'A1', quantity: 1, unit_price: 1000, ...line }],
+  delivery_groups: [{ mode: 'home', address: { line1: '1 rue de Rivoli', postal_code: '75001', city: 'Paris', country: 'FR' }, shipping_price: 500, ...group }],
+  totals: { subtotal: 1000, discount: 0, tax: 0, shipping: 500, total: 1500 },
+  tenders: [{ method: 'card', amount: 1500 }],
+  ...over,
+});
+const NO_ORDER = '/orders/ord_01ARZ3NDEKTSV4RRFFQ69G5FAV';
 const IMPORT = '/stock/imports?kind=snapshot&as_of=2026-06-01T09:00:00Z&mode=partial';
 
 const CASES: Case[] = [
@@ -103,6 +116,33 @@ const CASES: Case[] = [
   { name: 'unknown sku', method: 'GET', url: '/skus/NOPE', status: 404, code: 'unknown_sku' },
   { name: 'unknown location', method: 'GET', url: '/locations/NOWHERE', status: 404, code: 'unknown_location' },
   { name: 'unknown channel', method: 'GET', url: '/channels/nochan', status: 404, code: 'unknown_channel' },
+
+  // ---- orders -----------------------------------------------------------------------------------
+  { name: 'order naming no channel (admin key)', method: 'POST', url: '/orders', payload: order({ channel: undefined }), status: 400, code: 'validation_failed', why: /channel/ },
+  { name: 'order for an unknown channel', method: 'POST', url: '/orders', payload: order({ channel: 'nochan' }), status: 404, code: 'unknown_channel' },
+  { name: 'order of an unknown sku', method: 'POST', url: '/orders', payload: order({}, { sku: 'NOPE' }), status: 404, code: 'unknown_sku' },
+  { name: 'order line quantity 0', method: 'POST', url: '/orders', payload: order({}, { quantity: 0 }), status: 400, code: 'validation_failed', why: 'body/lines/0/quantity' },
+  { name: 'order line with a negative unit_price', method: 'POST', url: '/orders', payload: order({}, { unit_price: -1 }), status: 400, code: 'validation_failed', why: 'body/lines/0/unit_price' },
+  { name: "order in currency 'XXY' (not ISO 4217)", method: 'POST', url: '/orders', payload: order({ currency: 'XXY' }), status: 400, code: 'validation_failed', why: /ISO 4217/ },
+  { name: "order shipped to country 'XX'", method: 'POST', url: '/orders', payload: order({}, {}, { address: { line1: 'x', postal_code: '1', city: 'y', country: 'XX' } }), status: 400, code: 'invalid_country' },
+  { name: 'home delivery without an address', method: 'POST', url: '/orders', payload: order({}, {}, { address: undefined }), status: 400, code: 'validation_failed', why: /address/ },
+  { name: 'click & collect at a warehouse', method: 'POST', url: '/orders', payload: order({}, {}, { mode: 'click_and_collect', address: undefined, pickup_location: 'WH1' }), status: 400, code: 'validation_failed', why: /WH1/ },
+  { name: 'click & collect at an unknown location', method: 'POST', url: '/orders', payload: order({}, {}, { mode: 'click_and_collect', address: undefined, pickup_location: 'NOWHERE' }), status: 404, code: 'unknown_location' },
+  { name: 'order totals that do not add up', method: 'POST', url: '/orders', payload: order({ totals: { subtotal: 1000, discount: 0, tax: 0, shipping: 500, total: 1400 } }), status: 422, code: 'totals_mismatch' },
+  { name: 'order tenders short of the total', method: 'POST', url: '/orders', payload: order({ tenders: [{ method: 'card', amount: 1000 }] }), status: 422, code: 'totals_mismatch' },
+  { name: 'order beyond the stock', method: 'POST', url: '/orders', payload: order({ totals: { subtotal: 2000, discount: 0, tax: 0, shipping: 500, total: 2500 }, tenders: [] }, { sku: 'C1', quantity: 2 }), status: 409, code: 'out_of_stock' },
+  { name: 'order with 201 lines', method: 'POST', url: '/orders', payload: order({ lines: Array.from({ length: 201 }, (_, i) => ({ line_id: `L${i}`, sku: 'A1', quantity: 1, unit_price: 1 })) }), status: 400, code: 'page_too_large' },
+  { name: 'order by a store key for a store it does not act for', method: 'POST', url: '/orders', key: 'store', payload: order({ channel: 'pos', store: 'ST-LYON' }), status: 404, code: 'unknown_location' },
+  { name: 'GET /orders?limit=201', method: 'GET', url: '/orders?limit=201', status: 400, code: 'page_too_large' },
+  { name: 'GET /orders with a cursor it did not issue', method: 'GET', url: '/orders?after=abc', status: 400, code: 'invalid_cursor' },
+  { name: 'GET /orders with an unknown status', method: 'GET', url: '/orders?status=lost', status: 400, code: 'validation_failed', why: 'querystring/status/0' },
+  { name: 'unknown order', method: 'GET', url: NO_ORDER, status: 404, code: 'not_found' },
+  { name: 'timeline of an unknown order', method: 'GET', url: `${NO_ORDER}/timeline`, status: 404, code: 'not_found' },
+  { name: 'validate an unknown order', method: 'POST', url: `${NO_ORDER}/validate`, payload: {}, status: 404, code: 'not_found' },
+  { name: 'cancel an unknown order', method: 'POST', url: `${NO_ORDER}/cancel`, payload: {}, status: 404, code: 'not_found' },
+  { name: 'cancel 0 units of a line', method: 'POST', url: `${NO_ORDER}/cancel`, payload: { lines: [{ line_id: 'L1', quantity: 0 }] }, status: 400, code: 'validation_failed', why: 'body/lines/0/quantity' },
+  { name: 'an empty note', method: 'POST', url: `${NO_ORDER}/notes`, payload: { text: '' }, status: 400, code: 'validation_failed', why: 'body/text' },
+  { name: 'new address of an unknown order', method: 'PUT', url: `${NO_ORDER}/delivery-groups/G1/address`, payload: { address: { line1: 'x', postal_code: '1', city: 'y', country: 'FR' } }, status: 404, code: 'not_found' },
 
   // ---- transport: routes, JSON, sizes, content types -------------------------------------------
   { name: 'unknown route', method: 'GET', url: '/nope', status: 404, code: 'route_not_found' },

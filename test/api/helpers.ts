@@ -36,7 +36,26 @@ export function expectError(res: InjectResult, status: number, code: string, opt
   return body;
 }
 
-const TABLES = ['locations', 'skus', 'channels', 'stock_positions', 'stock_movements', 'reservations', 'incoming_supply', 'api_keys', 'outbox', 'feed_imports'] as const;
+const TABLES = [
+  'locations',
+  'skus',
+  'channels',
+  'stock_positions',
+  'stock_movements',
+  'reservations',
+  'incoming_supply',
+  'api_keys',
+  'outbox',
+  'feed_imports',
+  'orders',
+  'order_lines',
+  'delivery_groups',
+  'fulfillment_orders',
+  'fulfillment_lines',
+  'order_sourcing',
+  'idempotency_keys',
+  'location_capacity_usage',
+] as const;
 
 /**
  * Every row of every domain table (ordered, JSON-normalised), plus the availability the

@@ -327,8 +327,10 @@ function captureScope(ctx: Ctx, p: Principal, b: CaptureIn): { channel: string; 
     const store = b.store ?? (own.length === 1 ? own[0] : undefined);
     if (!store) throw new AppError('validation_failed', 'This key acts for several stores: name the capturing one in body.store');
     if (!own.includes(store)) throw new AppError('unknown_location', `Location '${store}' does not exist`);
-    if (b.channel && p.channel && b.channel !== p.channel) throw new AppError('unknown_channel', `Channel '${b.channel}' does not exist`);
-    const channel = b.channel ?? p.channel ?? ctx.projection.allChannels().find((c) => c.type === 'store')?.code;
+    // A store captures into its own channel, or (a key without one) a store-type (POS) channel.
+    const pos = ctx.projection.allChannels().filter((c) => c.type === 'store').map((c) => c.code);
+    if (b.channel && (p.channel ? b.channel !== p.channel : !pos.includes(b.channel))) throw new AppError('unknown_channel', `Channel '${b.channel}' does not exist`);
+    const channel = b.channel ?? p.channel ?? pos[0];
     if (!channel) throw new AppError('validation_failed', 'No store (POS) channel exists: name the channel in body.channel');
     return { channel, store };
   }
@@ -344,6 +346,8 @@ async function replayable(
 ): Promise<string> {
   const key = req.headers['idempotency-key'];
   const p = req.principal as Principal;
+  // The body is sent pre-serialised (a string): say it is JSON, or Fastify labels it text/plain.
+  reply.header('content-type', 'application/json; charset=utf-8');
   if (typeof key !== 'string') {
     const r = await run();
     reply.status(r.status);
@@ -351,7 +355,6 @@ async function replayable(
   }
   const hash = requestHash(req.method, req.url.split('?')[0], req.body);
   const begun = await beginIdempotent(ctx, p.keyId, key, hash);
-  reply.header('content-type', 'application/json; charset=utf-8');
   if (begun.kind === 'replay') {
     reply.status(begun.status).header('idempotent-replayed', 'true');
     return begun.body;
@@ -398,6 +401,10 @@ export function registerOrderRoutes(app: App, ctx: Ctx): void {
       return replayable(ctx, req, reply, async () => {
         const { channel, store } = captureScope(ctx, p, req.body);
         const { order, created } = await captureOrder(ctx, toCapture(req.body, channel, store), actorOf(p));
+        // The reference is taken by an order this key may not see (another store on the same POS channel): say so, show nothing.
+        if (!created && !(await canSeeOrder(ctx, scopeOf(p), order.order.id))) {
+          throw new AppError('conflict', `External reference '${req.body.external_reference}' is already used in channel '${channel}'`);
+        }
         return { status: created ? 201 : 200, payload: orderOut(ctx, order, visibleTo(p)) };
       });
     },
@@ -488,7 +495,9 @@ export function registerOrderRoutes(app: App, ctx: Ctx): void {
     async (req) => {
       const p = requireRole(req, 'channel', 'store', 'integration');
       const a = await visibleOrder(ctx, p, req.params.id);
-      const entries = await orderTimeline(ctx, a.order.id);
+      // Like the order body: a store or WMS sees only its own fulfilment orders' events (all, for the store that captured it).
+      const shown = new Set(orderOut(ctx, a, visibleTo(p)).fulfillment_orders.map((f) => f.id));
+      const entries = (await orderTimeline(ctx, a.order.id)).filter((e) => e.aggregate !== 'fulfillment_order' || shown.has(e.aggregateId));
       return { order_id: a.order.id, entries: entries.map((e) => ({ seq: e.seq, at: iso(e.at) as string, type: e.type, aggregate: e.aggregate, aggregate_id: e.aggregateId, actor: e.actor, data: e.data })) };
     },
   );
@@ -512,6 +521,10 @@ export function registerOrderRoutes(app: App, ctx: Ctx): void {
     async (req) => {
       const p = requireRole(req, 'channel', 'store');
       const a = await visibleOrder(ctx, p, req.params.id);
+      // The decisions name every location of the order: a store sees them for orders it captured.
+      if (p.role === 'store' && (a.order.store_location_id === null || !p.locationIds.includes(a.order.store_location_id))) {
+        throw new AppError('forbidden', 'A store sees the sourcing decisions of the orders it captured only');
+      }
       const decisions = await sourcingDecisions(ctx, a.order.id);
       return { order_id: a.order.id, decisions: decisions.map((d) => ({ reason: d.reason, rule_set_version: d.ruleSetVersion, at: iso(d.at) as string, decision: d.decision })) };
     },
@@ -532,7 +545,7 @@ export function registerOrderRoutes(app: App, ctx: Ctx): void {
     },
     async (req) => {
       const p = requireRole(req);
-      const r = await validateOrder(ctx, req.params.id, actorOf(p));
+      const r = await validateOrder(ctx, req.params.id, actorOf(p), 'manual', req.body?.note || null);
       return { changed: r.changed, order: orderOut(ctx, await requireOrder(ctx, req.params.id)) };
     },
   );
