@@ -4,7 +4,8 @@
 // external reference): capturing it again returns the stored order.
 import type { Ctx } from '../context.ts';
 import type { Trx } from '../db/database.ts';
-import { appendEvents, type DomainEvent } from '../events/outbox.ts';
+import type { WriteBatch } from '../db/bulk.ts';
+import { appendEventsTo, type DomainEvent } from '../events/outbox.ts';
 import { assertCountry } from '../inventory/validate.ts';
 import { isUniqueViolation } from '../inventory/stock.ts';
 import { AppError } from '../shared/errors.ts';
@@ -90,8 +91,9 @@ export async function captureOrder(ctx: Ctx, input: CaptureInput, actor: ActorRe
   const p = ctx.projection;
   const channel = p.channel(input.channel);
   if (!channel) throw new AppError('unknown_channel', `Channel '${input.channel}' does not exist`);
-  const existing = await findOrderByReference(ctx.store.db, channel.id, input.externalReference);
-  if (existing) return { order: (await loadOrder(ctx.store.db, existing)) as OrderAggregate, created: false };
+  // No look-up first: a reference captured before fails the unique index at commit, the whole
+  // transaction rolls back, and the stored order is the answer (below). One statement less
+  // for every new order; the rare resend pays for its sourcing.
 
   const requests = toSourcingRequests(ctx, input);
   const now = ctx.clock.now();
@@ -101,11 +103,11 @@ export async function captureOrder(ctx: Ctx, input: CaptureInput, actor: ActorRe
   try {
     const sourced = await sourceAndReserveGroups<OrderAggregate>(ctx, requests.map((r) => r.request), {
       reference: orderId,
-      persist: async (trx, groups) => {
+      persist: async (trx, groups, batch) => {
         const agg = buildAggregate(ctx, input, orderId, requests, groups, now, now + ttl, actor);
-        await insertOrder(trx, ctx.store.dialect, agg);
-        await recordDecisions(trx, orderId, 'capture', groups, now);
-        await appendEvents(trx, ctx.store.dialect, now, [
+        await insertOrder(trx, ctx.store.dialect, agg, batch);
+        await recordDecisions(trx, orderId, 'capture', groups, now, batch);
+        appendEventsTo(batch, now, [
           {
             type: 'order.created',
             aggregateType: 'order',
@@ -384,19 +386,33 @@ export function fulfillmentsFor(
 }
 
 /** Keeps why the order was sourced as it was: the rule set and, per line, what won and why. */
-export async function recordDecisions(trx: Trx, orderId: string, reason: string, groups: Array<{ ruleSet: { version: number | null; name: string }; result: SourcingResult }>, now: number): Promise<void> {
-  await trx
-    .insertInto('order_sourcing')
-    .values(
-      groups.map((g) => ({
-        order_id: orderId,
-        reason,
-        rule_set_version: g.ruleSet.version,
-        decision: JSON.stringify(decisionRecord(g.ruleSet, g.result)),
-        created_at: now,
-      })),
-    )
-    .execute();
+export async function recordDecisions(
+  trx: Trx,
+  orderId: string,
+  reason: string,
+  groups: Array<{ ruleSet: { version: number | null; name: string }; result: SourcingResult }>,
+  now: number,
+  batch?: WriteBatch,
+): Promise<void> {
+  const rows = groups.map((g) => ({ order_id: orderId, reason, rule_set_version: g.ruleSet.version, decision: JSON.stringify(decisionRecord(g.ruleSet, g.result)), created_at: now }));
+  if (!batch) {
+    await trx.insertInto('order_sourcing').values(rows).execute();
+    return;
+  }
+  batch.insert(
+    'order_sourcing',
+    [
+      ['rule_set_version', 'integer'],
+      ['decision', 'text'],
+    ],
+    rows.map((r) => [r.rule_set_version, r.decision]),
+    '',
+    [
+      ['order_id', 'text', orderId],
+      ['reason', 'text', reason],
+      ['created_at', 'bigint', now],
+    ],
+  );
 }
 
 export function decisionRecord(ruleSet: { version: number | null; name: string }, r: SourcingResult) {

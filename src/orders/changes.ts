@@ -15,12 +15,22 @@ import { type FulfillmentStatus, HANDED_OVER } from './model.ts';
 import { loadOrder, type OrderAggregate } from './repository.ts';
 import { touchOrder } from './status.ts';
 
-/** Runs a change in one transaction and applies the released stock to the projection after commit. */
+/**
+ * Runs a change in one transaction and applies the released stock to the projection after
+ * commit. Changes lock the order row before stock, so they should not deadlock; if PostgreSQL
+ * still aborts one as a deadlock victim (40P01), it rolled back entirely and runs again.
+ */
 export async function inOrderTransaction<T>(ctx: Ctx, fn: (trx: Trx, rows: PositionRow[]) => Promise<T>): Promise<T> {
-  const rows: PositionRow[] = [];
-  const out = await ctx.store.db.transaction().execute((trx) => fn(trx, rows));
-  if (rows.length) ctx.projection.applyAll(rows);
-  return out;
+  for (let attempt = 1; ; attempt++) {
+    const rows: PositionRow[] = [];
+    try {
+      const out = await ctx.store.db.transaction().execute((trx) => fn(trx, rows));
+      if (rows.length) ctx.projection.applyAll(rows);
+      return out;
+    } catch (e) {
+      if (attempt >= 4 || (e as { code?: unknown }).code !== '40P01') throw e;
+    }
+  }
 }
 
 export async function requireOrder(ctx: Ctx, id: string): Promise<OrderAggregate> {

@@ -50,7 +50,35 @@ export async function visibleFulfillment(ctx: Ctx, id: string, actor: Pick<Fulfi
   return { order, fo: order.fulfillments.find((f) => f.id === id) as FulfillmentAggregate };
 }
 
+/**
+ * PostgreSQL aborts one of two transactions that wait on each other's row locks. Re-sourcing
+ * releases stock at one location and reserves it at another, so two re-sourcings going
+ * opposite ways (or one racing a change that locked the order first) can meet that way; the
+ * aborted one rolled back entirely and is simply run again, on fresh state.
+ */
+async function retryConflicts<T>(run: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (e) {
+      const retryable = e instanceof ExclusionsChanged || (e as { code?: unknown }).code === '40P01';
+      if (attempt >= attempts || !retryable) throw e;
+    }
+  }
+}
+
+/** A re-sourcing planned on exclusions that changed before it committed: it rolls back and runs again (409 if it keeps happening). */
+class ExclusionsChanged extends AppError {
+  constructor() {
+    super('conflict', "The order's excluded locations changed while it was re-sourced; retry");
+  }
+}
+
 export async function actOnFulfillment(ctx: Ctx, id: string, action: FulfillmentAction, actor: FulfillmentActor, input: ActionInput = {}): Promise<ActionResult> {
+  return retryConflicts(() => actOnce(ctx, id, action, actor, input));
+}
+
+async function actOnce(ctx: Ctx, id: string, action: FulfillmentAction, actor: FulfillmentActor, input: ActionInput): Promise<ActionResult> {
   const { order, fo } = await visibleFulfillment(ctx, id, actor);
   const t = transition(fo.status as FulfillmentStatus, action, actor.kind, fo.mode);
   if (!t.ok) throw new AppError(t.reason.startsWith('Only') ? 'forbidden' : 'invalid_state', t.reason);
@@ -100,9 +128,19 @@ async function conditional(trx: Trx, fo: FulfillmentAggregate, from: Fulfillment
   return r.version;
 }
 
+/**
+ * Locks the order row first, as every change to an order does (changes.ts: cancelOrder,
+ * validateOrder, expireOrder): concurrent changes of one order then queue on it instead of
+ * deadlocking (fulfilment row first here, order row first there).
+ */
+async function lockOrder(trx: Trx, orderId: string): Promise<void> {
+  await trx.updateTable('orders').set((eb) => ({ version: eb('version', '+', 0) })).where('id', '=', orderId).execute();
+}
+
 async function simple(ctx: Ctx, order: OrderAggregate, fo: FulfillmentAggregate, to: FulfillmentStatus, event: string, actor: ActorRef, payload: object): Promise<void> {
   const now = ctx.clock.now();
   await inOrderTransaction(ctx, async (trx) => {
+    await lockOrder(trx, order.order.id);
     const version = await conditional(trx, fo, [fo.status as FulfillmentStatus], to, now, null);
     await touchOrder(trx, order.order.id, now);
     await appendEvents(trx, ctx.store.dialect, now, [{ type: event, aggregateType: 'fulfillment_order', aggregateId: fo.id, aggregateSeq: version, payload: { fulfillment_id: fo.id, order_id: fo.order_id, status: to, ...payload, actor: actorPayload(actor) } }]);
@@ -113,6 +151,7 @@ async function simple(ctx: Ctx, order: OrderAggregate, fo: FulfillmentAggregate,
 async function ship(ctx: Ctx, order: OrderAggregate, fo: FulfillmentAggregate, to: FulfillmentStatus, actor: ActorRef, tracking: string | null): Promise<void> {
   const now = ctx.clock.now();
   await inOrderTransaction(ctx, async (trx, rows) => {
+    await lockOrder(trx, order.order.id);
     const version = await conditional(trx, fo, ['packed'], to, now, null, { tracking });
     rows.push(...(await endReservationsWithin(ctx, trx, reservationsOf(fo), 'consumed', { source: `fulfillment:${fo.id}`, reference: order.order.id })));
     for (const l of fo.lines.filter((x) => x.quantity > 0)) {
@@ -136,6 +175,7 @@ async function ship(ctx: Ctx, order: OrderAggregate, fo: FulfillmentAggregate, t
 async function cancelFulfillment(ctx: Ctx, order: OrderAggregate, fo: FulfillmentAggregate, actor: ActorRef, reason: string | null): Promise<void> {
   const now = ctx.clock.now();
   await inOrderTransaction(ctx, async (trx, rows) => {
+    await lockOrder(trx, order.order.id);
     const version = await conditional(trx, fo, ['created', 'released', 'accepted', 'picking', 'packed'], 'cancelled', now, reason);
     rows.push(...(await endReservationsWithin(ctx, trx, reservationsOf(fo), 'released')));
     for (const l of fo.lines.filter((x) => x.quantity > 0)) {
@@ -163,8 +203,13 @@ async function releaseBackorder(ctx: Ctx, order: OrderAggregate, fo: Fulfillment
   const now = ctx.clock.now();
   const channel = ctx.projection.allChannels().find((c) => c.id === order.order.channel_id);
   await inOrderTransaction(ctx, async (trx, rows) => {
+    await lockOrder(trx, order.order.id);
     const lines = fo.lines.filter((l) => l.quantity > 0);
     if (fo.backorder) {
+      // Claim the backorder first (conditional, row-locking): a concurrent release waits here
+      // and then finds it taken, instead of reserving the units a second time.
+      const claimed = await trx.updateTable('fulfillment_orders').set({ backorder: 0 }).where('id', '=', fo.id).where('status', '=', 'created').where('backorder', '=', 1).executeTakeFirst();
+      if (Number(claimed.numUpdatedRows) !== 1) throw new AppError('invalid_state', `Fulfilment order '${fo.id}' changed meanwhile; reload it and retry`);
       const reserved = await reserveAll(ctx, trx, lines.map((l) => ({ locationId: fo.location_id, skuId: l.sku_id, quantity: l.quantity })), { buffer: channel?.buffer ?? 0, channelId: channel?.id ?? null, reference: order.order.id });
       if (!reserved) throw new AppError('insufficient_stock', `The backordered units are not all at ${ctx.projection.locationById(fo.location_id)?.code} yet`);
       rows.push(...reserved.rows);
@@ -172,7 +217,6 @@ async function releaseBackorder(ctx: Ctx, order: OrderAggregate, fo: Fulfillment
         await trx.updateTable('fulfillment_lines').set({ reservation_id: reserved.reservations[i].id }).where('fulfillment_id', '=', fo.id).where('line_id', '=', l.line_id).execute();
         await trx.updateTable('order_lines').set((eb) => ({ allocated: eb('allocated', '+', l.quantity), backordered: eb('backordered', '-', l.quantity) })).where('order_id', '=', fo.order_id).where('line_id', '=', l.line_id).execute();
       }
-      await trx.updateTable('fulfillment_orders').set({ backorder: 0 }).where('id', '=', fo.id).execute();
     }
     const released = await releaseFulfillments(ctx, trx, order.order.id, now, [fo.id]);
     if (released.length === 0) throw new AppError('invalid_state', `Fulfilment order '${fo.id}' changed meanwhile; reload it and retry`);
@@ -224,6 +268,7 @@ async function pick(ctx: Ctx, order: OrderAggregate, fo: FulfillmentAggregate, a
   };
   if (short.length === 0) {
     await inOrderTransaction(ctx, async (trx, rows) => {
+      await lockOrder(trx, order.order.id);
       const events = await apply(trx, rows);
       await touchOrder(trx, order.order.id, now);
       await appendEvents(trx, ctx.store.dialect, now, events);
@@ -287,10 +332,18 @@ async function moveElsewhere(
   const out = await sourceAndReserveGroups(ctx, [request], {
     reference: order.order.id,
     allowPartial: true,
+    // The order row before any stock, like every other change of an order: no lock cycle.
+    beforeReserve: (trx) => lockOrder(trx, order.order.id),
     persist: async (trx, groups) => {
       const now = ctx.clock.now();
-      const events = await takeOff(trx, released);
+      await lockOrder(trx, order.order.id);
+      // Another fulfilment order of this order may have been re-sourced since it was loaded:
+      // its location is excluded too (kept, not overwritten), and a plan that picked it is redone.
+      const stored = await trx.selectFrom('orders').select('excluded_location_ids').where('id', '=', order.order.id).executeTakeFirstOrThrow();
+      for (const id of JSON.parse(stored.excluded_location_ids) as number[]) if (!excluded.includes(id)) excluded.push(id);
       const g = groups[0];
+      if (g.result.plan.shipments.some((s) => excluded.includes(ctx.projection.location(s.location)?.id ?? -1))) throw new ExclusionsChanged();
+      const events = await takeOff(trx, released);
       const fresh = fulfillmentsFor(ctx, order.order.id, fo.group_id, g.result, g.allocations, now);
       await insertFulfillments(trx, ctx.store.dialect, fresh);
       const cancelled: Array<{ lineId: string; quantity: number }> = [];
@@ -346,6 +399,10 @@ export async function overdueFulfillments(ctx: Ctx, limit = 100): Promise<string
  * that lands first wins, and two OMS processes sweeping at once re-source it once.
  */
 export async function missDeadline(ctx: Ctx, id: string): Promise<boolean> {
+  return retryConflicts(() => missDeadlineOnce(ctx, id));
+}
+
+async function missDeadlineOnce(ctx: Ctx, id: string): Promise<boolean> {
   const { order, fo } = await visibleFulfillment(ctx, id, SYSTEM_ACTOR);
   if (fo.status !== 'released' || fo.accept_by === null || fo.accept_by > ctx.clock.now()) return false;
   const moved = fo.lines.filter((l) => l.quantity > 0).map((l) => ({ lineId: l.line_id, quantity: l.quantity }));

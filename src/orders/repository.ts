@@ -2,7 +2,7 @@
 // their lines) as rows, written in a few set-based statements and read back in four.
 // Functions take `db | trx` first so a use case composes them in its transaction.
 import type { Selectable } from 'kysely';
-import { bulkInsert } from '../db/bulk.ts';
+import { type ColumnType, WriteBatch } from '../db/bulk.ts';
 import type { DbOrTrx, Dialect } from '../db/database.ts';
 import type { DeliveryGroupTable, FulfillmentLineTable, FulfillmentOrderTable, OrderLineTable, OrderTable } from '../db/schema.ts';
 
@@ -23,11 +23,40 @@ export interface OrderAggregate {
   fulfillments: FulfillmentAggregate[];
 }
 
-export async function insertOrder(trx: DbOrTrx, dialect: Dialect, a: OrderAggregate): Promise<void> {
-  await trx.insertInto('orders').values(a.order).execute();
-  await bulkInsert(
-    trx,
-    dialect,
+const ORDER_COLUMNS: Array<[keyof OrderRow, ColumnType]> = [
+  ['id', 'text'],
+  ['channel_id', 'bigint'],
+  ['external_reference', 'text'],
+  ['status', 'text'],
+  ['currency', 'text'],
+  ['customer_email', 'text'],
+  ['customer', 'text'],
+  ['billing_address', 'text'],
+  ['subtotal', 'bigint'],
+  ['discount_total', 'bigint'],
+  ['tax_total', 'bigint'],
+  ['shipping_total', 'bigint'],
+  ['total', 'bigint'],
+  ['tenders', 'text'],
+  ['captured_by', 'text'],
+  ['store_location_id', 'bigint'],
+  ['associate', 'text'],
+  ['excluded_location_ids', 'text'],
+  ['validated_at', 'bigint'],
+  ['validated_by', 'text'],
+  ['expires_at', 'bigint'],
+  ['closed_at', 'bigint'],
+  ['close_reason', 'text'],
+  ['version', 'integer'],
+  ['created_at', 'bigint'],
+  ['updated_at', 'bigint'],
+];
+
+/** Writes a new order (all of its rows). With a batch, the rows join it (the caller flushes). */
+export async function insertOrder(trx: DbOrTrx, dialect: Dialect, a: OrderAggregate, batch?: WriteBatch): Promise<void> {
+  const out = batch ?? new WriteBatch();
+  out.insert('orders', ORDER_COLUMNS, [ORDER_COLUMNS.map(([c]) => a.order[c])]);
+  out.insert(
     'order_lines',
     [
       ['line_id', 'text'],
@@ -46,9 +75,7 @@ export async function insertOrder(trx: DbOrTrx, dialect: Dialect, a: OrderAggreg
     '',
     [['order_id', 'text', a.order.id]],
   );
-  await bulkInsert(
-    trx,
-    dialect,
+  out.insert(
     'delivery_groups',
     [
       ['group_id', 'text'],
@@ -64,14 +91,14 @@ export async function insertOrder(trx: DbOrTrx, dialect: Dialect, a: OrderAggreg
     '',
     [['order_id', 'text', a.order.id]],
   );
-  await insertFulfillments(trx, dialect, a.fulfillments);
+  await insertFulfillments(trx, dialect, a.fulfillments, out);
+  if (!batch) await out.flush(trx, dialect);
 }
 
-export async function insertFulfillments(trx: DbOrTrx, dialect: Dialect, fos: FulfillmentAggregate[]): Promise<void> {
+export async function insertFulfillments(trx: DbOrTrx, dialect: Dialect, fos: FulfillmentAggregate[], batch?: WriteBatch): Promise<void> {
   if (fos.length === 0) return;
-  await bulkInsert(
-    trx,
-    dialect,
+  const out = batch ?? new WriteBatch();
+  out.insert(
     'fulfillment_orders',
     [
       ['id', 'text'],
@@ -93,9 +120,7 @@ export async function insertFulfillments(trx: DbOrTrx, dialect: Dialect, fos: Fu
     ],
     fos.map((f) => [f.id, f.order_id, f.group_id, f.location_id, f.status, f.mode, f.backorder, f.ready_date, f.carrier_service, f.estimated_delivery, f.accept_by, f.reason, f.tracking, f.version, f.created_at, f.updated_at]),
   );
-  await bulkInsert(
-    trx,
-    dialect,
+  out.insert(
     'fulfillment_lines',
     [
       ['fulfillment_id', 'text'],
@@ -108,6 +133,7 @@ export async function insertFulfillments(trx: DbOrTrx, dialect: Dialect, fos: Fu
     ],
     fos.flatMap((f) => f.lines.map((l) => [l.fulfillment_id, l.line_id, l.sku_id, l.quantity, l.picked, l.shipped, l.reservation_id])),
   );
+  if (!batch) await out.flush(trx, dialect);
 }
 
 export async function loadOrder(db: DbOrTrx, id: string): Promise<OrderAggregate | null> {

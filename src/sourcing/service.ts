@@ -302,6 +302,12 @@ export async function sourceAndReserveGroups<T = undefined>(
   opts: ReserveOptions & {
     /** Runs before the batch is written: it may add its own inserts to it, or write directly. */
     persist?: (trx: Trx, groups: GroupsSourced<T>['groups'], batch: WriteBatch) => Promise<T>;
+    /**
+     * Runs first in the transaction, before any stock is locked: a change to an existing order
+     * locks the order row here, so every transaction touching that order and stock takes its
+     * locks in one order (order, then positions) and none deadlocks.
+     */
+    beforeReserve?: (trx: Trx) => Promise<void>;
   },
 ): Promise<GroupsSourced<T>> {
   const orders = reqs.map((r) => buildOrder(ctx, r));
@@ -354,6 +360,7 @@ export async function sourceAndReserveGroups<T = undefined>(
         // Every insert of the capture (reservations, events, capacity, and what persist adds)
         // is written at the end in one go: one round trip on PostgreSQL.
         const batch = new WriteBatch();
+        if (opts.beforeReserve) await opts.beforeReserve(trx);
         const reserved = all.length ? await reserveAll(ctx, trx, all, { buffer: channel.buffer, channelId: channel.id, reference: opts.reference }, batch) : { rows: [], reservations: [] };
         if (!reserved) throw new LostRace(all.map((x) => x.skuId));
         rows.push(...reserved.rows);
