@@ -16,6 +16,7 @@
 //
 // The load runs in a child process (this file with --order-load), like bench/load.ts: autocannon
 // with a request counter for unique references, stopped after N orders or T seconds.
+import { rng } from '../src/demo/network.ts';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -57,23 +58,12 @@ interface BodySpec {
 const STREETS = ['rue de la République', 'avenue Jean Jaurès', 'rue Victor Hugo', 'boulevard Gambetta', 'place de la Mairie', 'rue du Général de Gaulle', 'rue Pasteur', 'allée des Tilleuls', 'chemin des Vignes', 'rue de la Gare'];
 const PRICES = [990, 1490, 1990, 2990, 3990, 5990, 8990];
 
-/** mulberry32: a small deterministic generator (same as src/demo/network.ts). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const r4 = (v: number) => Math.round(v * 1e4) / 1e4;
 
 /** The n-th order of a run: a function of (seed, n) only, whatever the order requests are sent in. */
 export function orderBody(spec: BodySpec, n: number): Record<string, unknown> {
-  const r = prng((Math.imul(spec.seed, 0x9e3779b1) ^ Math.imul(n + 1, 0x85ebca6b)) >>> 0);
+  const r = rng((Math.imul(spec.seed, 0x9e3779b1) ^ Math.imul(n + 1, 0x85ebca6b)) >>> 0);
   const picked = new Set<string>();
   while (picked.size < Math.min(LINES, spec.skus.length)) picked.add(spec.skus[Math.floor(r() * spec.skus.length)]);
   const lines = [...picked].map((sku) => ({ sku, quantity: 1 + Math.floor(r() * 2), unit_price: PRICES[Math.floor(r() * PRICES.length)] }));
@@ -400,7 +390,7 @@ async function reservedWork(fx: FigureContext, since: number, limit: number): Pr
   if (work.length) return work;
   // Nothing reserved (the OMS run failed): random positions of the network instead.
   log('  no reservations from the OMS run: the ceiling uses random positions');
-  const r = prng(99);
+  const r = rng(99);
   const L = fx.net.locations;
   const S = fx.net.skus;
   return Array.from({ length: 5000 }, () => {

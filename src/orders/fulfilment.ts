@@ -10,11 +10,12 @@ import type { Trx } from '../db/database.ts';
 import { appendEvents, type DomainEvent } from '../events/outbox.ts';
 import { endReservationsWithin, reserveAll } from '../inventory/stock.ts';
 import { AppError, notFound } from '../shared/errors.ts';
-import { type SourcingRequest, sourceAndReserveGroups } from '../sourcing/service.ts';
-import { type ActorRef, type Address, actorPayload, fulfillmentCreated, fulfillmentsFor, recordDecisions } from './capture.ts';
+import { sourceAndReserveGroups } from '../sourcing/service.ts';
+import { type ActorRef, actorPayload, fulfillmentCreated, fulfillmentsFor, recordDecisions } from './capture.ts';
 import { inOrderTransaction, releasedEvent, releaseFulfillments } from './changes.ts';
 import { type FulfillmentAction, type FulfillmentStatus, transition } from './model.ts';
 import { type FulfillmentAggregate, insertFulfillments, loadOrder, type OrderAggregate } from './repository.ts';
+import { storedGroupRequest } from './replay.ts';
 import { touchOrder } from './status.ts';
 
 export interface FulfillmentActor extends ActorRef {
@@ -279,37 +280,6 @@ async function pick(ctx: Ctx, order: OrderAggregate, fo: FulfillmentAggregate, a
   return { status: nothing ? 'rejected' : 'picking', ...r };
 }
 
-/** Rebuilds the sourcing request of a delivery group from what the order stored. */
-function groupRequest(ctx: Ctx, order: OrderAggregate, groupId: string, units: Array<{ lineId: string; quantity: number }>, exclude: number[]): SourcingRequest {
-  const g = order.groups.find((x) => x.group_id === groupId);
-  if (!g) throw new Error(`order ${order.order.id} has no group ${groupId}`);
-  const p = ctx.projection;
-  const addr: Address | null = g.address ? JSON.parse(g.address) : g.relay_point ? JSON.parse(g.relay_point).address : null;
-  const pickup = g.pickup_location_id === null ? null : (p.locationById(g.pickup_location_id)?.code ?? null);
-  const channel = p.allChannels().find((c) => c.id === order.order.channel_id);
-  return {
-    channel: channel?.code ?? '',
-    currency: order.order.currency,
-    value: order.order.total,
-    lines: units.map((u) => {
-      const l = order.lines.find((x) => x.line_id === u.lineId);
-      return { lineId: u.lineId, sku: p.skuById(l?.sku_id ?? -1)?.code ?? '', quantity: u.quantity, unitPrice: l?.unit_price };
-    }),
-    delivery: {
-      mode: g.mode as SourcingRequest['delivery']['mode'],
-      country: addr?.country ?? null,
-      postalCode: addr?.postalCode ?? null,
-      city: addr?.city ?? null,
-      latitude: addr?.latitude ?? null,
-      longitude: addr?.longitude ?? null,
-      pickupLocation: pickup,
-    },
-    excludeLocations: [...new Set(exclude)].map((id) => p.locationById(id)?.code).filter((c): c is string => !!c),
-    carrierService: g.carrier_service,
-    serviceLevel: (g.service_level as 'standard' | 'express' | null) ?? null,
-  };
-}
-
 /**
  * Takes units off a location (`takeOff`: the conditional status change and the release of
  * its reservations) and sources them again without that location, in one transaction. What
@@ -327,7 +297,7 @@ async function moveElsewhere(
   takeOff: (trx: Trx, rows: PositionRow[]) => Promise<DomainEvent[]>,
 ): Promise<{ created: string[]; cancelled: Array<{ lineId: string; quantity: number }> }> {
   const excluded: number[] = [...JSON.parse(order.order.excluded_location_ids), fo.location_id];
-  const request = groupRequest(ctx, order, fo.group_id, units, excluded);
+  const request = storedGroupRequest(ctx, order, fo.group_id, units, excluded);
   const released: PositionRow[] = [];
   const out = await sourceAndReserveGroups(ctx, [request], {
     reference: order.order.id,

@@ -12,7 +12,7 @@ import { upsertLocation } from '../../src/inventory/locations.ts';
 import { upsertSkus } from '../../src/inventory/skus.ts';
 import { planSourcing } from '../../src/sourcing/service.ts';
 import { type Json, positions, STACK_RE, seedStock } from '../api/helpers.ts';
-import { type ApiEnv, BACKENDS, createTestEnv } from '../support/backends.ts';
+import { type ApiEnv, BACKENDS, createApiEnv } from '../support/backends.ts';
 import { smallNetwork } from '../support/fixtures.ts';
 
 const ADDRESS = { line1: '1 rue de Rivoli', postal_code: '75001', city: 'Paris', country: 'FR', latitude: 48.8534, longitude: 2.3488 };
@@ -127,31 +127,9 @@ function expectCleanOutOfStock(a: Answer) {
   for (const l of lines) expect(l.unfilled).toBeGreaterThan(0);
 }
 
-/**
- * createApiEnv with a smaller PostgreSQL pool per OMS "process" (main and each peer): vitest
- * runs test files in parallel against one server (max_connections 100 by default), and two
- * 20-connection pools per file can exhaust it, which shows up as 500s that are not ours.
- * 10 connections per app still run 10 captures' transactions at once.
- */
+/** 10 connections per app (vitest runs files in parallel against one server) still run 10 captures at once. */
 const POOL = 10;
-async function createRaceEnv(backend: 'sqlite' | 'postgres'): Promise<ApiEnv> {
-  const env = await createTestEnv(backend, { poolSize: POOL });
-  const keys = new KeyVerifier(env.ctx);
-  const app = await buildApp({ ctx: env.ctx, keys, bodyLimit: 2 * 1024 * 1024 });
-  await app.ready();
-  const admin = await createApiKey(env.ctx, { name: 'test admin', role: 'admin' });
-  return {
-    ...env,
-    app,
-    keys,
-    adminKey: admin.secret,
-    auth: (key = admin.secret) => ({ authorization: `Bearer ${key}` }),
-    async close() {
-      await app.close();
-      await env.close();
-    },
-  };
-}
+const createRaceEnv = (backend: 'sqlite' | 'postgres') => createApiEnv(backend, { poolSize: POOL });
 
 const summary = (answers: Answer[]) => {
   const by = new Map<string, number>();

@@ -82,8 +82,8 @@ export interface ApiEnv extends TestEnv {
   auth(key?: string): { authorization: string };
 }
 
-export async function createApiEnv(backend: 'sqlite' | 'postgres'): Promise<ApiEnv> {
-  const env = await createTestEnv(backend);
+export async function createApiEnv(backend: 'sqlite' | 'postgres', opts: { poolSize?: number } = {}): Promise<ApiEnv> {
+  const env = await createTestEnv(backend, opts);
   const keys = new KeyVerifier(env.ctx);
   const app = await buildApp({ ctx: env.ctx, keys, bodyLimit: 2 * 1024 * 1024 });
   await app.ready();
