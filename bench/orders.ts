@@ -259,6 +259,9 @@ const requestStatements = new AsyncLocalStorage<string[]>();
 /** Counts every statement of the process while not null. */
 let processStatements: number | null = null;
 let countersInstalled = false;
+/** SQLite only (synchronous, so timeable on the driver): time per statement kind during the run. */
+const sqliteTime = new Map<string, { n: number; ms: number }>();
+const kindOf = new Map<string, string>();
 
 /**
  * Wraps pg's Client#query and better-sqlite3's statement runners (and Database#exec) once:
@@ -286,7 +289,21 @@ function installStatementCounters(): void {
     const f = statement[m];
     statement[m] = function (this: { source: string }, ...args: unknown[]) {
       note(this.source);
-      return f.apply(this, args);
+      if (processStatements === null) return f.apply(this, args);
+      const t0 = performance.now();
+      try {
+        return f.apply(this, args);
+      } finally {
+        let kind = kindOf.get(this.source);
+        if (kind === undefined) {
+          kind = statementKind(this.source);
+          if (kindOf.size < 1000) kindOf.set(this.source, kind);
+        }
+        const acc = sqliteTime.get(kind) ?? { n: 0, ms: 0 };
+        acc.n++;
+        acc.ms += performance.now() - t0;
+        sqliteTime.set(kind, acc);
+      }
     };
   }
   const database = SQLite.prototype as unknown as Record<string, Fn>;
@@ -700,6 +717,7 @@ export async function orderCaptureHttp(fx: FigureContext): Promise<Figure> {
   const before = await orderCount(fx);
   const since = Date.now();
   processStatements = 0;
+  sqliteTime.clear();
   let oms: OrderLoadResult;
   let all: number;
   try {
@@ -790,6 +808,10 @@ export async function orderCaptureHttp(fx: FigureContext): Promise<Figure> {
     statements_one_order: st.kinds,
     statements_by_kind: st.byKind,
     statements_per_order_incl_background: oms.ok ? round(all / oms.ok, 2) : null,
+    // Where an order's SQLite time goes (ms per captured order, by statement kind, during the run).
+    sqlite_ms_per_order_by_kind: oms.ok && sqliteTime.size
+      ? Object.fromEntries([...sqliteTime].sort((a, b) => b[1].ms - a[1].ms).slice(0, 16).map(([k, v]) => [k, round(v.ms / oms.ok, 4)]))
+      : null,
     ceiling_statements_per_order: rawStatements,
     ceiling_single_statement_statements_per_order: single ? 1 : null,
     ceiling_orders: ceiling.orders,

@@ -118,7 +118,8 @@ export class OutboxFollower {
     } else if (type.startsWith('channel.')) {
       const row = await db.selectFrom('channels').selectAll().where('code', '=', aggregateId).executeTakeFirst();
       if (row) p.setChannel(toChannel(row));
-    } else if (type === 'supply.upserted') {
+    } else if (type.startsWith('supply.')) {
+      // upserted, or allocated / released / converted by a backorder: what is free to promise changed.
       await reloadSupply(db, p, [Number(payload.sku_id)]);
     }
   }

@@ -341,10 +341,11 @@ export async function loadProjection(db: Db, dialect: Dialect, projection: Stock
   projection.loaded = true;
 }
 
+/** Incoming supply free to promise: what is still to come, less what backorders already hold of it. */
 export async function reloadSupply(db: Db, projection: StockProjection, skuIds?: number[]): Promise<void> {
   let q = db
     .selectFrom('incoming_supply')
-    .select(['sku_id', 'location_id', 'quantity', 'received_quantity', 'expected_at'])
+    .select(['sku_id', 'location_id', 'quantity', 'received_quantity', 'allocated', 'expected_at'])
     .where('status', '=', 'open');
   if (skuIds) {
     if (skuIds.length === 0) return;
@@ -355,7 +356,7 @@ export async function reloadSupply(db: Db, projection: StockProjection, skuIds?:
   for (const id of skuIds ?? []) bySku.set(id, []);
   for (const r of rows) {
     const list = bySku.get(r.sku_id) ?? [];
-    list.push({ locationId: r.location_id, quantity: r.quantity - r.received_quantity, expectedAt: r.expected_at });
+    list.push({ locationId: r.location_id, quantity: r.quantity - r.received_quantity - r.allocated, expectedAt: r.expected_at });
     bySku.set(r.sku_id, list);
   }
   for (const [skuId, lines] of bySku) projection.setSupply(skuId, lines);

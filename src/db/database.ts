@@ -14,6 +14,7 @@ import {
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
+import { GroupCommitter } from './group-commit.ts';
 import type { Database } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -26,6 +27,12 @@ export interface Store {
   dialect: Dialect;
   /** Human description without credentials, safe to log. */
   describe: string;
+  /**
+   * A write transaction for a hot path (order capture): on SQLite it may share its COMMIT with
+   * others running at the same time (group commit, each in its own savepoint); on PostgreSQL
+   * it is a transaction of its own. Inside, use only `trx`.
+   */
+  transact<T>(fn: (trx: Trx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -104,10 +111,12 @@ export function openSqlite(file: string): { raw: SQLite.Database; store: Store }
   raw.pragma('wal_autocheckpoint = 10000');
   raw.pragma('journal_size_limit = 67108864');
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(raw) }) });
+  const group = new GroupCommitter(db);
   return {
     raw,
     store: {
       db,
+      transact: (fn) => group.run(fn),
       dialect: 'sqlite',
       describe: `sqlite:${file}`,
       close: () => db.destroy(),
@@ -125,6 +134,7 @@ export function openPostgres(url: string, poolSize = 10): { pool: pg.Pool; store
     pool,
     store: {
       db,
+      transact: (fn) => db.transaction().execute(fn),
       dialect: 'postgres',
       describe: `postgres://${u.hostname}:${u.port || 5432}${u.pathname}`,
       close: () => db.destroy(),

@@ -6,6 +6,7 @@ import * as m0001 from './migrations/0001_inventory.ts';
 import * as m0003 from './migrations/0003_sourcing.ts';
 import * as m0004 from './migrations/0004_positions_fillfactor.ts';
 import * as m0005 from './migrations/0005_orders.ts';
+import * as m0006 from './migrations/0006_supply_allocations.ts';
 
 type DialectMigration = { up(db: Kysely<unknown>, dialect: Store['dialect']): Promise<void> };
 const ordered: Array<[string, DialectMigration]> = [
@@ -13,6 +14,7 @@ const ordered: Array<[string, DialectMigration]> = [
   ['0003_sourcing', m0003],
   ['0004_positions_fillfactor', m0004],
   ['0005_orders', m0005],
+  ['0006_supply_allocations', m0006],
 ];
 
 export async function migrate(store: Store): Promise<{ applied: string[] }> {

@@ -98,8 +98,23 @@ export interface IncomingSupplyTable {
   sku_id: number;
   quantity: number;
   received_quantity: number;
+  /** Units held by active supply allocations (backorders promised on this row). */
+  allocated: Generated<number>;
   expected_at: number;
   status: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SupplyAllocationTable {
+  id: string;
+  supply_id: string;
+  order_id: string;
+  fulfillment_id: string;
+  line_id: string;
+  /** Units still held (a partial release lowers it; the row stays active). */
+  quantity: number;
+  status: 'active' | 'released' | 'converted';
   created_at: number;
   updated_at: number;
 }
@@ -183,6 +198,7 @@ export interface Database {
   stock_movements: StockMovementTable;
   reservations: ReservationTable;
   incoming_supply: IncomingSupplyTable;
+  supply_allocations: SupplyAllocationTable;
   channels: ChannelTable;
   api_keys: ApiKeyTable;
   outbox: OutboxTable;

@@ -290,7 +290,7 @@ function buildAggregate(
         shipped: 0,
       });
     }
-    fulfillments.push(...fulfillmentsFor(ctx, orderId, r.groupId, sourced.result, sourced.allocations, now));
+    fulfillments.push(...fulfillmentsFor(ctx, orderId, r.groupId, sourced.result, sourced.allocations, sourced.supply, now));
   });
   const t = input.totals;
   const email = input.customer.email?.trim().toLowerCase() || null;
@@ -341,7 +341,9 @@ function buildAggregate(
 
 /**
  * One fulfilment order per shipment of the plan (a location, stock or backorder), each line
- * carrying the reservation that holds its units.
+ * carrying the reservation that holds its units; a backorder instead holds its incoming
+ * supply (`supply`: what sourceAndReserveGroups took for the group), one allocation row per
+ * supply row and line, written with the fulfilment order.
  */
 export function fulfillmentsFor(
   ctx: Ctx,
@@ -349,12 +351,14 @@ export function fulfillmentsFor(
   groupId: string,
   result: SourcingResult,
   allocations: GroupsSourced<unknown>['groups'][number]['allocations'],
+  supply: GroupsSourced<unknown>['groups'][number]['supply'],
   now: number,
 ): FulfillmentAggregate[] {
   const p = ctx.projection;
   return result.plan.shipments.map((s) => {
     const id = newId('ful');
     const locationId = (p.location(s.location) as { id: number }).id;
+    const held = s.backorder ? supply.filter((h) => h.locationId === locationId && s.lines.some((l) => l.lineId === h.lineId)) : [];
     return {
       id,
       order_id: orderId,
@@ -381,6 +385,7 @@ export function fulfillmentsFor(
         shipped: 0,
         reservation_id: s.backorder ? null : (allocations.find((a) => a.lineId === l.lineId && a.location === s.location)?.reservation.id ?? null),
       })),
+      supplyAllocations: held.map((h) => ({ id: newId('sal'), supply_id: h.supplyId, order_id: orderId, fulfillment_id: id, line_id: h.lineId, quantity: h.quantity, status: 'active' as const, created_at: now, updated_at: now })),
     };
   });
 }

@@ -6,8 +6,9 @@ import { selectCarrier } from '../carriers/selector.ts';
 import type { Ctx } from '../context.ts';
 import type { Trx } from '../db/database.ts';
 import { appendEvents, type DomainEvent } from '../events/outbox.ts';
-import type { PositionRow } from '../availability/projection.ts';
+import { type PositionRow, reloadSupply } from '../availability/projection.ts';
 import { endReservationsWithin } from '../inventory/stock.ts';
+import { releaseSupplyAllocations } from '../inventory/supply.ts';
 import { assertCountry } from '../inventory/validate.ts';
 import { AppError, notFound } from '../shared/errors.ts';
 import { type ActorRef, type Address, actorPayload } from './capture.ts';
@@ -17,15 +18,18 @@ import { touchOrder } from './status.ts';
 
 /**
  * Runs a change in one transaction and applies the released stock to the projection after
- * commit. Changes lock the order row before stock, so they should not deadlock; if PostgreSQL
- * still aborts one as a deadlock victim (40P01), it rolled back entirely and runs again.
+ * commit, and the incoming supply of the skus in `supply` (backorders gave it back or
+ * converted it). Changes lock the order row before stock, so they should not deadlock; if
+ * PostgreSQL still aborts one as a deadlock victim (40P01), it rolled back entirely and runs again.
  */
-export async function inOrderTransaction<T>(ctx: Ctx, fn: (trx: Trx, rows: PositionRow[]) => Promise<T>): Promise<T> {
+export async function inOrderTransaction<T>(ctx: Ctx, fn: (trx: Trx, rows: PositionRow[], supply: number[]) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const rows: PositionRow[] = [];
+    const supply: number[] = [];
     try {
-      const out = await ctx.store.db.transaction().execute((trx) => fn(trx, rows));
+      const out = await ctx.store.db.transaction().execute((trx) => fn(trx, rows, supply));
       if (rows.length) ctx.projection.applyAll(rows);
+      if (supply.length) await reloadSupply(ctx.store.db, ctx.projection, [...new Set(supply)]);
       return out;
     } catch (e) {
       if (attempt >= 4 || (e as { code?: unknown }).code !== '40P01') throw e;
@@ -121,7 +125,7 @@ export async function releaseFulfillments(ctx: Ctx, trx: Trx, orderId: string, n
  */
 export async function expireOrder(ctx: Ctx, orderId: string, actor: ActorRef): Promise<boolean> {
   const now = ctx.clock.now();
-  return inOrderTransaction(ctx, async (trx, rows) => {
+  return inOrderTransaction(ctx, async (trx, rows, supply) => {
     const won = await trx
       .updateTable('orders')
       .set({ close_reason: 'expired', closed_at: now, expires_at: null })
@@ -132,7 +136,7 @@ export async function expireOrder(ctx: Ctx, orderId: string, actor: ActorRef): P
       .returning('id')
       .executeTakeFirst();
     if (!won) return false;
-    const cancelled = await stopFulfillments(ctx, trx, orderId, null, now, rows);
+    const cancelled = await stopFulfillments(ctx, trx, orderId, null, now, rows, supply);
     await trx.updateTable('order_lines').set((eb) => ({ cancelled: eb.ref('quantity'), allocated: 0, backordered: 0 })).where('order_id', '=', orderId).execute();
     const t = await touchOrder(trx, orderId, now);
     await appendEvents(trx, ctx.store.dialect, now, [
@@ -151,18 +155,21 @@ export async function dueForExpiry(ctx: Ctx, limit = 100): Promise<string[]> {
 
 /**
  * Cancels fulfilment orders that have not handed their goods over (all of the order's, or
- * these ids) and releases their reservations. Returns what it cancelled.
+ * these ids) and releases their reservations, and what backorders among them hold of incoming
+ * supply (skus into `supply`). Returns what it cancelled.
  */
-async function stopFulfillments(ctx: Ctx, trx: Trx, orderId: string, ids: string[] | null, now: number, rows: PositionRow[]): Promise<Array<{ id: string; version: number }>> {
+async function stopFulfillments(ctx: Ctx, trx: Trx, orderId: string, ids: string[] | null, now: number, rows: PositionRow[], supply: number[]): Promise<Array<{ id: string; version: number }>> {
   const stoppable: FulfillmentStatus[] = ['created', 'released', 'accepted', 'picking', 'packed'];
   let q = trx.updateTable('fulfillment_orders').set((eb) => ({ status: 'cancelled', version: eb('version', '+', 1), updated_at: now })).where('order_id', '=', orderId).where('status', 'in', stoppable);
   if (ids) q = q.where('id', 'in', ids.length ? ids : ['-']);
-  const stopped = await q.returning(['id', 'version']).execute();
+  const stopped = await q.returning(['id', 'version', 'backorder']).execute();
   if (stopped.length) {
     const res = await trx.selectFrom('fulfillment_lines').select('reservation_id').where('fulfillment_id', 'in', stopped.map((s) => s.id)).where('reservation_id', 'is not', null).execute();
     rows.push(...(await endReservationsWithin(ctx, trx, res.map((r) => ({ id: r.reservation_id as string })), 'released')));
+    const backorders = stopped.filter((s) => s.backorder === 1).map((s) => ({ fulfillmentId: s.id }));
+    if (backorders.length) supply.push(...(await releaseSupplyAllocations(trx, ctx.store.dialect, backorders, now)));
   }
-  return stopped;
+  return stopped.map((s) => ({ id: s.id, version: s.version }));
 }
 
 // ---- cancellation ----------------------------------------------------------------------------
@@ -181,7 +188,7 @@ export interface CancelRequest {
  */
 export async function cancelOrder(ctx: Ctx, orderId: string, req: CancelRequest, actor: ActorRef): Promise<{ status: string; cancelled: Array<{ lineId: string; quantity: number }> }> {
   const now = ctx.clock.now();
-  return inOrderTransaction(ctx, async (trx, rows) => {
+  return inOrderTransaction(ctx, async (trx, rows, supply) => {
     // Lock the order first (version bump): concurrent changes to it wait here.
     const locked = await trx.updateTable('orders').set((eb) => ({ version: eb('version', '+', 0) })).where('id', '=', orderId).returning(['close_reason', 'status']).executeTakeFirst();
     if (!locked) throw notFound(`Order '${orderId}'`);
@@ -206,6 +213,8 @@ export async function cancelOrder(ctx: Ctx, orderId: string, req: CancelRequest,
     if (wanted.length === 0) throw new AppError('invalid_state', `Order '${orderId}' has nothing left that can be cancelled (everything shipped)`);
 
     const ends: Array<{ id: string; quantity: number }> = [];
+    // Backordered units give back the incoming supply they hold, unit for unit.
+    const supplyEnds: Array<{ fulfillmentId: string; lineId: string; quantity: number }> = [];
     const emptied = new Set<string>();
     for (const w of wanted) {
       let left = w.quantity;
@@ -224,6 +233,7 @@ export async function cancelOrder(ctx: Ctx, orderId: string, req: CancelRequest,
         else fromAllocated += take;
         await trx.updateTable('fulfillment_lines').set({ quantity: fl.quantity, picked: fl.picked === null ? null : Math.min(fl.picked, fl.quantity) }).where('fulfillment_id', '=', f.id).where('line_id', '=', w.lineId).execute();
         if (fl.reservation_id) ends.push({ id: fl.reservation_id, quantity: take });
+        if (f.backorder) supplyEnds.push({ fulfillmentId: f.id, lineId: w.lineId, quantity: take });
         if (f.lines.every((l) => l.quantity === 0)) emptied.add(f.id);
       }
       await trx
@@ -234,7 +244,8 @@ export async function cancelOrder(ctx: Ctx, orderId: string, req: CancelRequest,
         .execute();
     }
     rows.push(...(await endReservationsWithin(ctx, trx, ends, 'released')));
-    const stopped = await stopFulfillments(ctx, trx, orderId, [...emptied], now, rows);
+    if (supplyEnds.length) supply.push(...(await releaseSupplyAllocations(trx, ctx.store.dialect, supplyEnds, now)));
+    const stopped = await stopFulfillments(ctx, trx, orderId, [...emptied], now, rows, supply);
     const whole = req.lines === undefined && a.lines.every((l) => l.shipped === 0);
     const t = await touchOrder(trx, orderId, now, whole ? { closeReason: 'cancelled' } : {});
     await appendEvents(trx, ctx.store.dialect, now, [

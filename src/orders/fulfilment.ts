@@ -4,11 +4,12 @@
 // fulfilment order cannot both win. A rejection, a short pick or a missed acceptance deadline
 // re-sources the units elsewhere (that location excluded) in the same transaction that takes
 // them off the location: the stock is never promised twice nor lost in between.
-import type { PositionRow } from '../availability/projection.ts';
+import { type PositionRow, reloadSupply } from '../availability/projection.ts';
 import type { Ctx } from '../context.ts';
 import type { Trx } from '../db/database.ts';
 import { appendEvents, type DomainEvent } from '../events/outbox.ts';
 import { endReservationsWithin, reserveAll } from '../inventory/stock.ts';
+import { convertSupplyAllocations, releaseSupplyAllocations } from '../inventory/supply.ts';
 import { AppError, notFound } from '../shared/errors.ts';
 import { sourceAndReserveGroups } from '../sourcing/service.ts';
 import { type ActorRef, actorPayload, fulfillmentCreated, fulfillmentsFor, recordDecisions } from './capture.ts';
@@ -172,13 +173,14 @@ async function ship(ctx: Ctx, order: OrderAggregate, fo: FulfillmentAggregate, t
   });
 }
 
-/** Stops this fulfilment order: its units are cancelled from the order and its stock released. */
+/** Stops this fulfilment order: its units are cancelled from the order and its stock (or, for a backorder, its incoming supply) released. */
 async function cancelFulfillment(ctx: Ctx, order: OrderAggregate, fo: FulfillmentAggregate, actor: ActorRef, reason: string | null): Promise<void> {
   const now = ctx.clock.now();
-  await inOrderTransaction(ctx, async (trx, rows) => {
+  await inOrderTransaction(ctx, async (trx, rows, supply) => {
     await lockOrder(trx, order.order.id);
     const version = await conditional(trx, fo, ['created', 'released', 'accepted', 'picking', 'packed'], 'cancelled', now, reason);
     rows.push(...(await endReservationsWithin(ctx, trx, reservationsOf(fo), 'released')));
+    if (fo.backorder) supply.push(...(await releaseSupplyAllocations(trx, ctx.store.dialect, [{ fulfillmentId: fo.id }], now)));
     for (const l of fo.lines.filter((x) => x.quantity > 0)) {
       await trx
         .updateTable('order_lines')
@@ -196,14 +198,15 @@ async function cancelFulfillment(ctx: Ctx, order: OrderAggregate, fo: Fulfillmen
 
 /**
  * Releases a backorder once its stock is in: the units are reserved at the location now
- * (conditionally: if they are not there yet, nothing changes) and the work goes out with its
+ * (conditionally: if they are not there yet, nothing changes), what it held of the incoming
+ * supply is converted (the reservations hold the units now), and the work goes out with its
  * acceptance deadline. Only for a validated order.
  */
 async function releaseBackorder(ctx: Ctx, order: OrderAggregate, fo: FulfillmentAggregate, actor: ActorRef): Promise<void> {
   if (order.order.validated_at === null) throw new AppError('invalid_state', `Order '${order.order.id}' is not validated yet: its fulfilment orders are released on validation`);
   const now = ctx.clock.now();
   const channel = ctx.projection.allChannels().find((c) => c.id === order.order.channel_id);
-  await inOrderTransaction(ctx, async (trx, rows) => {
+  await inOrderTransaction(ctx, async (trx, rows, supply) => {
     await lockOrder(trx, order.order.id);
     const lines = fo.lines.filter((l) => l.quantity > 0);
     if (fo.backorder) {
@@ -218,6 +221,7 @@ async function releaseBackorder(ctx: Ctx, order: OrderAggregate, fo: Fulfillment
         await trx.updateTable('fulfillment_lines').set({ reservation_id: reserved.reservations[i].id }).where('fulfillment_id', '=', fo.id).where('line_id', '=', l.line_id).execute();
         await trx.updateTable('order_lines').set((eb) => ({ allocated: eb('allocated', '+', l.quantity), backordered: eb('backordered', '-', l.quantity) })).where('order_id', '=', fo.order_id).where('line_id', '=', l.line_id).execute();
       }
+      supply.push(...(await convertSupplyAllocations(trx, ctx.store.dialect, fo.id, now)));
     }
     const released = await releaseFulfillments(ctx, trx, order.order.id, now, [fo.id]);
     if (released.length === 0) throw new AppError('invalid_state', `Fulfilment order '${fo.id}' changed meanwhile; reload it and retry`);
@@ -299,6 +303,7 @@ async function moveElsewhere(
   const excluded: number[] = [...JSON.parse(order.order.excluded_location_ids), fo.location_id];
   const request = storedGroupRequest(ctx, order, fo.group_id, units, excluded);
   const released: PositionRow[] = [];
+  const givenBack: number[] = [];
   const out = await sourceAndReserveGroups(ctx, [request], {
     reference: order.order.id,
     allowPartial: true,
@@ -314,7 +319,9 @@ async function moveElsewhere(
       const g = groups[0];
       if (g.result.plan.shipments.some((s) => excluded.includes(ctx.projection.location(s.location)?.id ?? -1))) throw new ExclusionsChanged();
       const events = await takeOff(trx, released);
-      const fresh = fulfillmentsFor(ctx, order.order.id, fo.group_id, g.result, g.allocations, now);
+      // Backordered units moved away give back the incoming supply they held.
+      if (fo.backorder) givenBack.push(...(await releaseSupplyAllocations(trx, ctx.store.dialect, units.map((u) => ({ fulfillmentId: fo.id, lineId: u.lineId, quantity: u.quantity })), now)));
+      const fresh = fulfillmentsFor(ctx, order.order.id, fo.group_id, g.result, g.allocations, g.supply, now);
       await insertFulfillments(trx, ctx.store.dialect, fresh);
       const cancelled: Array<{ lineId: string; quantity: number }> = [];
       for (const l of g.result.plan.lines) {
@@ -352,6 +359,7 @@ async function moveElsewhere(
     },
   });
   if (released.length) ctx.projection.applyAll(released);
+  if (givenBack.length) await reloadSupply(ctx.store.db, ctx.projection, [...new Set(givenBack)]);
   return out.persisted;
 }
 

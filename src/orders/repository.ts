@@ -4,16 +4,19 @@
 import type { Selectable } from 'kysely';
 import { type ColumnType, WriteBatch } from '../db/bulk.ts';
 import type { DbOrTrx, Dialect } from '../db/database.ts';
-import type { DeliveryGroupTable, FulfillmentLineTable, FulfillmentOrderTable, OrderLineTable, OrderTable } from '../db/schema.ts';
+import type { DeliveryGroupTable, FulfillmentLineTable, FulfillmentOrderTable, OrderLineTable, OrderTable, SupplyAllocationTable } from '../db/schema.ts';
 
 export type OrderRow = Selectable<OrderTable>;
 export type OrderLineRow = Selectable<OrderLineTable>;
 export type DeliveryGroupRow = Selectable<DeliveryGroupTable>;
 export type FulfillmentRow = Selectable<FulfillmentOrderTable>;
 export type FulfillmentLineRow = Selectable<FulfillmentLineTable>;
+export type SupplyAllocationRow = Selectable<SupplyAllocationTable>;
 
 export interface FulfillmentAggregate extends FulfillmentRow {
   lines: FulfillmentLineRow[];
+  /** A new backorder's hold on incoming supply, written with it (loadOrder does not read it back). */
+  supplyAllocations?: SupplyAllocationRow[];
 }
 
 export interface OrderAggregate {
@@ -132,6 +135,21 @@ export async function insertFulfillments(trx: DbOrTrx, dialect: Dialect, fos: Fu
       ['reservation_id', 'text'],
     ],
     fos.flatMap((f) => f.lines.map((l) => [l.fulfillment_id, l.line_id, l.sku_id, l.quantity, l.picked, l.shipped, l.reservation_id])),
+  );
+  out.insert(
+    'supply_allocations',
+    [
+      ['id', 'text'],
+      ['supply_id', 'text'],
+      ['order_id', 'text'],
+      ['fulfillment_id', 'text'],
+      ['line_id', 'text'],
+      ['quantity', 'integer'],
+      ['status', 'text'],
+      ['created_at', 'bigint'],
+      ['updated_at', 'bigint'],
+    ],
+    fos.flatMap((f) => (f.supplyAllocations ?? []).map((a) => [a.id, a.supply_id, a.order_id, a.fulfillment_id, a.line_id, a.quantity, a.status, a.created_at, a.updated_at])),
   );
   if (!batch) await out.flush(trx, dialect);
 }

@@ -18,7 +18,8 @@ import type { Reservation } from '../inventory/stock.ts';
 import { WriteBatch } from '../db/bulk.ts';
 import { reserveAll } from '../inventory/stock.ts';
 import { startOfUtcDay } from '../availability/atp.ts';
-import type { PositionRow } from '../availability/projection.ts';
+import { type PositionRow, reloadSupply } from '../availability/projection.ts';
+import { allocateSupply, type SupplyHold, type SupplyRequest } from '../inventory/supply.ts';
 import { AppError } from '../shared/errors.ts';
 import { countShipments, utcDay } from './capacity.ts';
 import { source } from './engine.ts';
@@ -253,8 +254,8 @@ export interface ReservedAllocation {
 }
 
 export interface GroupsSourced<T> {
-  /** One per request (delivery group), in order. */
-  groups: Array<PlannedSourcing & { allocations: ReservedAllocation[] }>;
+  /** One per request (delivery group), in order; `supply`: the incoming units its backorders hold. */
+  groups: Array<PlannedSourcing & { allocations: ReservedAllocation[]; supply: SupplyHold[] }>;
   attempts: number;
   persisted: T;
 }
@@ -349,14 +350,25 @@ export async function sourceAndReserveGroups<T = undefined>(
     if (stale) {
       refreshed = true;
       attempt--;
-      await refreshPositions(ctx, skuIdsOf(ctx, orders));
+      const skuIds = skuIdsOf(ctx, orders);
+      await refreshPositions(ctx, skuIds);
+      // Supply another process gave back (a cancelled backorder) may fill it now.
+      if (channel.futureStock) await reloadSupply(ctx.store.db, ctx.projection, skuIds);
       continue;
     }
     const all = groups.flatMap((g) => g.allocations);
+    // Backorders hold the incoming supply they are promised on (src/inventory/supply.ts), per group.
+    const backorders: SupplyRequest[][] = groups.map((g) =>
+      g.result.plan.lines.flatMap((l) =>
+        l.backorders.map((b) => ({ lineId: l.lineId, locationId: (ctx.projection.location(b.location) as { id: number }).id, skuId: (ctx.projection.sku(l.sku) as { id: number }).id, quantity: b.quantity, promiseDay: Date.parse(`${b.promiseDate}T00:00:00Z`) })),
+      ),
+    );
+    const backorderSkus = [...new Set(backorders.flat().map((b) => b.skuId))];
     const shipFrom = groups.flatMap((g) => g.result.plan.shipments.filter((s) => !s.backorder).map((s) => (ctx.projection.location(s.location) as { id: number }).id));
     try {
       const rows: PositionRow[] = [];
-      const out = await ctx.store.db.transaction().execute(async (trx) => {
+      // Group commit on SQLite: concurrent captures share one COMMIT (src/db/group-commit.ts).
+      const out = await ctx.store.transact(async (trx) => {
         // Every insert of the capture (reservations, events, capacity, and what persist adds)
         // is written at the end in one go: one round trip on PostgreSQL.
         const batch = new WriteBatch();
@@ -365,7 +377,17 @@ export async function sourceAndReserveGroups<T = undefined>(
         if (!reserved) throw new LostRace(all.map((x) => x.skuId));
         rows.push(...reserved.rows);
         let i = 0;
-        const withRes = groups.map((g) => ({ ...g, allocations: g.allocations.map((a) => ({ ...a, reservation: reserved.reservations[i++] })) }));
+        const withRes = groups.map((g) => ({ ...g, allocations: g.allocations.map((a) => ({ ...a, reservation: reserved.reservations[i++] })), supply: [] as SupplyHold[] }));
+        if (backorderSkus.length) {
+          // Taken like stock: incoming units another order took meanwhile are a lost race too.
+          const held = await allocateSupply(trx, ctx.store.dialect, backorders.flat(), { reference: opts.reference, now }, batch);
+          if (!held) throw new LostRace(backorderSkus);
+          // Holds come back per request, in request order: hand each group its own.
+          let k = 0;
+          backorders.forEach((reqs, gi) => {
+            for (const end = k + reqs.length; k < end; k++) withRes[gi].supply.push(...held[k]);
+          });
+        }
         await countShipments(trx, shipFrom, utcDay(now), ctx.store.dialect, batch);
         const persisted = opts.persist ? await opts.persist(trx, withRes, batch) : (undefined as T);
         await batch.flush(trx, ctx.store.dialect);
@@ -373,13 +395,16 @@ export async function sourceAndReserveGroups<T = undefined>(
       });
       ctx.projection.applyAll(rows);
       ctx.sourcing.capacity.record(shipFrom, now);
+      if (backorderSkus.length) await reloadSupply(ctx.store.db, ctx.projection, backorderSkus);
       return { groups: out.groups, attempts: attempt, persisted: out.persisted };
     } catch (e) {
       // A PostgreSQL deadlock (40P01) rolled the transaction back like a lost race: try again.
       const deadlock = (e as { code?: unknown }).code === '40P01';
       if (!(e instanceof LostRace) && !deadlock) throw e;
       refreshed = true;
-      await refreshPositions(ctx, e instanceof LostRace ? e.skuIds : all.map((a) => a.skuId));
+      const lost = e instanceof LostRace ? e.skuIds : [...all.map((a) => a.skuId), ...backorderSkus];
+      await refreshPositions(ctx, lost);
+      if (channel.futureStock) await reloadSupply(ctx.store.db, ctx.projection, lost);
     }
   }
   throw outOfStock(last as SourcingResult, `stock kept changing under ${max} attempts to reserve it`);
