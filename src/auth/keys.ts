@@ -71,6 +71,7 @@ export const KEY_CACHE_MS = 5_000;
 
 export class KeyVerifier {
   private cache = new Map<string, { principal: Principal | null; until: number }>();
+  private inFlight = new Map<string, Promise<Principal | null>>();
   constructor(private ctx: Ctx) {}
 
   async verify(secret: string): Promise<Principal | null> {
@@ -78,7 +79,14 @@ export class KeyVerifier {
     const now = Date.now();
     const hit = this.cache.get(hash);
     if (hit && hit.until > now) return hit.principal;
-    const principal = await lookup(this.ctx.store.db, hash);
+    // One look-up per key at a time: when a cached key expires, the requests that carry it
+    // wait on the same query instead of each queueing its own behind the writers.
+    let pending = this.inFlight.get(hash);
+    if (!pending) {
+      pending = lookup(this.ctx.store.db, hash).finally(() => this.inFlight.delete(hash));
+      this.inFlight.set(hash, pending);
+    }
+    const principal = await pending;
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(hash, { principal, until: now + KEY_CACHE_MS });
     return principal;

@@ -14,16 +14,29 @@ export class CapacityUsage {
 
   constructor(private readonly ttlMs = 1_000) {}
 
-  /** Shipments taken today per location id. */
+  private pending: Promise<void> | null = null;
+
+  /**
+   * Shipments taken today per location id. A stale copy is served while one refresh runs in
+   * the background (stale-while-revalidate): under load, a read queued behind the writers must
+   * not hold every order up. A new day waits for its first read.
+   */
   async today(ctx: Ctx): Promise<Map<number, number>> {
     const day = utcDay(ctx.clock.now());
-    if (day !== this.day || Date.now() - this.loadedAt >= this.ttlMs) {
-      const startedAt = Date.now();
-      this.used = await readUsage(ctx.store.db, day);
-      this.day = day;
-      this.loadedAt = startedAt;
-    }
+    if (day === this.day && Date.now() - this.loadedAt < this.ttlMs) return this.used;
+    this.pending ??= this.refresh(ctx, day).finally(() => {
+      this.pending = null;
+    });
+    if (day !== this.day) await this.pending;
     return this.used;
+  }
+
+  private async refresh(ctx: Ctx, day: string): Promise<void> {
+    const startedAt = Date.now();
+    const used = await readUsage(ctx.store.db, day);
+    this.used = used;
+    this.day = day;
+    this.loadedAt = startedAt;
   }
 
   invalidate(): void {

@@ -157,12 +157,21 @@ export class PublishedRules {
     this.checkedAt = Number.NEGATIVE_INFINITY;
   }
 
+  /**
+   * The published rule set. Once loaded, a stale copy is served while one refresh runs in the
+   * background (a publication reaches every process within about ttlMs either way); only an
+   * invalidation (this process published or rolled back) waits for the fresh one.
+   */
   async get(ctx: Ctx): Promise<PublishedRuleSet> {
     const now = Date.now();
     if (this.cached && now - this.checkedAt < this.ttlMs) return this.cached;
     this.pending ??= this.load(ctx).finally(() => {
       this.pending = null;
     });
+    if (this.cached && this.checkedAt !== Number.NEGATIVE_INFINITY) {
+      this.pending.catch(() => {});
+      return this.cached;
+    }
     return this.pending;
   }
 
