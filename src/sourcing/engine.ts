@@ -349,7 +349,12 @@ function compile(w: Work, s: Strategy): Compiled {
 class Rejections {
   readonly code: Uint16Array;
   private readonly kinds: Array<{ outcome: CandidateOutcome; reason: string }> = [{ outcome: 'filtered', reason: '' }];
-  private readonly index = new Map<string, number>();
+  // outcome → reason → code. Two levels, not an `${outcome}|${reason}` key: set() runs for up to
+  // every candidate of every attempt, and the reasons are mostly the same few string objects.
+  private readonly index = new Map<CandidateOutcome, Map<string, number>>();
+  private lastOutcome: CandidateOutcome | null = null;
+  private lastReason = '';
+  private lastCode = 0;
   readonly extra = new Map<number, number>();
 
   constructor(n: number) {
@@ -357,13 +362,25 @@ class Rejections {
   }
 
   set(i: number, outcome: CandidateOutcome, reason: string, extra?: number): void {
-    const key = `${outcome}|${reason}`;
-    let c = this.index.get(key);
-    if (c === undefined) {
-      c = this.kinds.length;
-      if (c > 65_535) throw new Error('too many distinct rejection reasons in one attempt');
-      this.kinds.push({ outcome, reason });
-      this.index.set(key, c);
+    let c: number;
+    if (this.lastOutcome === outcome && this.lastReason === reason) c = this.lastCode;
+    else {
+      let byReason = this.index.get(outcome);
+      if (!byReason) {
+        byReason = new Map();
+        this.index.set(outcome, byReason);
+      }
+      let found = byReason.get(reason);
+      if (found === undefined) {
+        found = this.kinds.length;
+        if (found > 65_535) throw new Error('too many distinct rejection reasons in one attempt');
+        this.kinds.push({ outcome, reason });
+        byReason.set(reason, found);
+      }
+      c = found;
+      this.lastOutcome = outcome;
+      this.lastReason = reason;
+      this.lastCode = c;
     }
     this.code[i] = c;
     if (extra !== undefined) this.extra.set(i, extra);
@@ -609,6 +626,7 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
     }
   }
   const count = visit ? visit.length : n;
+  const fullOrderReason = s.filters.fullOrderOnly ? Array.from({ length: L }, (_, l) => `${FULL_ORDER}${l}`) : [];
   for (let x = 0; x < count; x++) {
     const i = visit ? visit[x] : x;
     const rejected = locationFilter(w, k, i);
@@ -639,7 +657,7 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
     }
     if (s.filters.fullOrderOnly && short > 0) {
       const l = firstShort;
-      rejections.set(i, 'filtered', `${FULL_ORDER}${l}`, available(w, i, lineSku[l]));
+      rejections.set(i, 'filtered', fullOrderReason[l], available(w, i, lineSku[l]));
       continue;
     }
     for (let j = 0; j < C; j++) elVals[m * C + j] = criterionValue(w, k.criteria[j], i, depth, short);
