@@ -93,11 +93,23 @@ export async function abandonIdempotent(ctx: Ctx, scope: string, key: string, le
   await ctx.store.db.deleteFrom('idempotency_keys').where('scope', '=', scope).where('key', '=', key).where('state', '=', 'in_flight').where('locked_until', '=', lease).execute();
 }
 
-/** Forgets expired keys, a bounded batch at a time (the scheduler calls it). */
-export async function purgeIdempotencyKeys(ctx: Ctx, limit = 1000): Promise<number> {
+/**
+ * Forgets expired keys (the scheduler calls it): one DELETE per batch of `limit` keys, oldest
+ * first, up to `batches` batches a sweep, so a busy store (hundreds of orders a second, each
+ * with a key) is purged as fast as it fills without one long statement holding the lock.
+ */
+export async function purgeIdempotencyKeys(ctx: Ctx, limit = 2000, batches = 10): Promise<number> {
   const now = ctx.clock.now();
   const db = ctx.store.db;
-  const old = await db.selectFrom('idempotency_keys').select(['scope', 'key']).where('expires_at', '<=', now).limit(limit).execute();
-  for (const k of old) await db.deleteFrom('idempotency_keys').where('scope', '=', k.scope).where('key', '=', k.key).where('expires_at', '<=', now).execute();
-  return old.length;
+  let purged = 0;
+  for (let b = 0; b < batches; b++) {
+    // The oldest `limit` expired keys: bounded, and served by the expires_at index.
+    const cutoff = await db.selectFrom('idempotency_keys').select('expires_at').where('expires_at', '<=', now).orderBy('expires_at').offset(limit - 1).limit(1).executeTakeFirst();
+    const upTo = cutoff?.expires_at ?? now;
+    const r = await db.deleteFrom('idempotency_keys').where('expires_at', '<=', Math.min(upTo, now)).executeTakeFirst();
+    const n = Number(r.numDeletedRows);
+    purged += n;
+    if (!cutoff) break;
+  }
+  return purged;
 }

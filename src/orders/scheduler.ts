@@ -18,6 +18,6 @@ export async function sweepOrders(ctx: Ctx, batch = 100): Promise<SweepResult> {
   for (const id of await dueForExpiry(ctx, batch)) if (await expireOrder(ctx, id, SYSTEM_ACTOR)) expired++;
   let deadlinesMissed = 0;
   for (const id of await overdueFulfillments(ctx, batch)) if (await missDeadline(ctx, id)) deadlinesMissed++;
-  const keysPurged = await purgeIdempotencyKeys(ctx, batch * 10);
+  const keysPurged = await purgeIdempotencyKeys(ctx);
   return { expired, deadlinesMissed, keysPurged };
 }
