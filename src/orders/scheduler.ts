@@ -13,11 +13,20 @@ export interface SweepResult {
   keysPurged: number;
 }
 
-export async function sweepOrders(ctx: Ctx, batch = 100): Promise<SweepResult> {
+/**
+ * One sweep: batches of due work until none is left or `budgetMs` has passed (the rest waits
+ * for the next sweep), so a store where thousands of checkouts are abandoned an hour keeps up.
+ */
+export async function sweepOrders(ctx: Ctx, batch = 100, budgetMs = 2_000): Promise<SweepResult> {
+  const until = Date.now() + budgetMs;
   let expired = 0;
-  for (const id of await dueForExpiry(ctx, batch)) if (await expireOrder(ctx, id, SYSTEM_ACTOR)) expired++;
+  for (let ids = await dueForExpiry(ctx, batch); ids.length; ids = Date.now() < until && ids.length === batch ? await dueForExpiry(ctx, batch) : []) {
+    for (const id of ids) if (await expireOrder(ctx, id, SYSTEM_ACTOR)) expired++;
+  }
   let deadlinesMissed = 0;
-  for (const id of await overdueFulfillments(ctx, batch)) if (await missDeadline(ctx, id)) deadlinesMissed++;
+  for (let ids = await overdueFulfillments(ctx, batch); ids.length; ids = Date.now() < until && ids.length === batch ? await overdueFulfillments(ctx, batch) : []) {
+    for (const id of ids) if (await missDeadline(ctx, id)) deadlinesMissed++;
+  }
   const keysPurged = await purgeIdempotencyKeys(ctx);
   return { expired, deadlinesMissed, keysPurged };
 }
