@@ -82,6 +82,8 @@ const u8 = (n: number) => new Uint8Array(n);
 /** What never changes for a list of candidates: computed once per list, reused by every plan on it. */
 interface StaticFacts {
   capMask: Uint8Array;
+  /** cos(latitude) of each candidate (NaN without coordinates): half of haversine's trigonometry, once per network. */
+  cosLat: Float64Array;
   index: Map<string, number>;
   byType: Map<string, { all: number[]; excluded: number }>;
 }
@@ -90,12 +92,13 @@ const factsCache = new WeakMap<Candidate[], StaticFacts>();
 function staticFacts(candidates: Candidate[]): StaticFacts {
   let f = factsCache.get(candidates);
   if (f) return f;
-  f = { capMask: new Uint8Array(candidates.length), index: new Map(), byType: new Map() };
+  f = { capMask: new Uint8Array(candidates.length), cosLat: new Float64Array(candidates.length), index: new Map(), byType: new Map() };
   candidates.forEach((c, i) => {
     const facts = f as StaticFacts;
     let mask = 0;
     for (const cap of c.capabilities) mask |= capBit(cap);
     facts.capMask[i] = mask;
+    facts.cosLat[i] = c.point ? Math.cos(c.point.latitude * (Math.PI / 180)) : Number.NaN;
     facts.index.set(c.code, i);
     let t = facts.byType.get(c.type);
     if (!t) {
@@ -129,6 +132,9 @@ interface Work {
   used: Int32Array;
   /** Capabilities of each candidate as a bit mask (CAPS order). */
   capMask: Uint8Array;
+  /** cos(latitude) per candidate, and of the destination (NaN: none). */
+  cosLat: Float64Array;
+  destCosLat: number;
   /** 1 when the order excludes the candidate (Order in Store at S, re-sourcing). */
   orderExcluded: Uint8Array;
   /** 1 when this plan already ships from the candidate (a second line costs no extra capacity). */
@@ -196,6 +202,8 @@ export function source(order: SourcingOrder, pool: CandidatePool, rules: RuleSet
     stock,
     used: scratch('used', n * K, i32),
     capMask: facts.capMask,
+    cosLat: facts.cosLat,
+    destCosLat: order.destination.point ? Math.cos(order.destination.point.latitude * (Math.PI / 180)) : Number.NaN,
     orderExcluded,
     shipsFrom: scratch('shipsFrom', n, u8),
     byType,
@@ -473,7 +481,16 @@ function dist(w: Work, i: number): number {
   if (w.distanceKnown[i]) return w.distance[i];
   const p = w.candidates[i].point;
   const d = w.order.destination.point;
-  const v = p && d ? haversineKm(d.latitude, d.longitude, p.latitude, p.longitude) : Number.NaN;
+  // haversineKm with both cosines precomputed: the same operations in the same order, so the
+  // same value to the last bit (the explanation shows it).
+  let v = Number.NaN;
+  if (p && d) {
+    const r = Math.PI / 180;
+    const dLat = (p.latitude - d.latitude) * r;
+    const dLng = (p.longitude - d.longitude) * r;
+    const a = Math.sin(dLat / 2) ** 2 + w.destCosLat * w.cosLat[i] * Math.sin(dLng / 2) ** 2;
+    v = 12_742 * Math.asin(Math.min(1, Math.sqrt(a)));
+  }
   w.distance[i] = v;
   w.distanceKnown[i] = 1;
   return v;
