@@ -37,6 +37,9 @@ export const Page = <T extends TSchema>(item: T) =>
 
 export const security = [{ apiKey: [] }];
 
+/** A schema or null. */
+export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
 /** A string enum with its literal union as the static type. */
 export const Enum = <T extends readonly string[]>(xs: T, opts: { description?: string; default?: T[number] } = {}) =>
   Type.Unsafe<T[number]>({ type: 'string', enum: [...xs], ...opts });

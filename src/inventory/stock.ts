@@ -215,32 +215,10 @@ export async function reserve(ctx: Ctx, input: ReservationInput, trxIn?: Trx): P
 export async function reserveWithin(ctx: Ctx, trx: Trx, input: ReservationInput): Promise<{ row: PositionRow; reservation: Reservation }> {
   if (!Number.isInteger(input.quantity) || input.quantity <= 0) throw new AppError('validation_failed', 'quantity must be a positive integer');
   const { locationId, skuId } = resolveIds(ctx, input.location, input.sku);
-  const now = ctx.clock.now();
-  {
-    const q = input.quantity;
-    const buffer = input.buffer ?? 0;
-    const row = await trx
-      .updateTable('stock_positions')
-      .set({ reserved: sql<number>`reserved + ${q}`, version: sql<number>`version + 1`, updated_at: now })
-      .where('location_id', '=', locationId)
-      .where('sku_id', '=', skuId)
-      .where(
-        sql<boolean>`on_hand - reserved - quarantine - coalesce(safety_stock, (select default_safety_stock from locations where id = ${locationId})) - ${buffer} >= ${q}`,
-      )
-      .returning([...POSITION_COLS])
-      .executeTakeFirst();
-    if (!row) throw new AppError('insufficient_stock', `Not enough available stock of '${input.sku}' at '${input.location}' for ${q} unit(s)`, { location: input.location, sku: input.sku, requested: q });
-    const id = newId('res');
-    await trx
-      .insertInto('reservations')
-      .values({ id, location_id: locationId, sku_id: skuId, quantity: q, status: 'active', channel_id: input.channelId ?? null, reference: input.reference ?? null, created_at: now, updated_at: now })
-      .execute();
-    await markDirty(trx, ctx.store.dialect, [skuId], now);
-    await appendEvents(trx, ctx.store.dialect, now, [
-      { type: 'stock.reserved', aggregateType: 'reservation', aggregateId: id, aggregateSeq: 1, payload: { reservation_id: id, location: input.location, sku: input.sku, location_id: locationId, sku_id: skuId, quantity: q, reference: input.reference ?? null } },
-    ]);
-    return { row, reservation: { id, locationId, skuId, quantity: q, status: 'active' as const, reference: input.reference ?? null } };
-  }
+  const q = input.quantity;
+  const done = await reserveAll(ctx, trx, [{ locationId, skuId, quantity: q }], { buffer: input.buffer ?? 0, channelId: input.channelId ?? null, reference: input.reference ?? null });
+  if (!done) throw new AppError('insufficient_stock', `Not enough available stock of '${input.sku}' at '${input.location}' for ${q} unit(s)`, { location: input.location, sku: input.sku, requested: q });
+  return { row: done.rows[0], reservation: done.reservations[0] };
 }
 
 export interface ReservationRequest {
@@ -422,37 +400,18 @@ export async function endReservationsWithin(
   return rows;
 }
 
-/** Releases (or consumes) an active reservation exactly once; a second call is a no-op. */
-export async function endReservation(ctx: Ctx, id: string, to: 'released' | 'consumed'): Promise<{ changed: boolean }> {
-  const now = ctx.clock.now();
-  const result = await ctx.store.db.transaction().execute(async (trx) => {
-    const res = await trx
-      .updateTable('reservations')
-      .set({ status: to, updated_at: now })
-      .where('id', '=', id)
-      .where('status', '=', 'active')
-      .returning(['location_id', 'sku_id', 'quantity'])
-      .executeTakeFirst();
-    if (!res) {
-      const exists = await trx.selectFrom('reservations').select('id').where('id', '=', id).executeTakeFirst();
-      if (!exists) throw new AppError('not_found', `Reservation '${id}' not found`);
-      return null;
-    }
-    const row = await trx
-      .updateTable('stock_positions')
-      .set({ reserved: sql<number>`reserved - ${res.quantity}`, version: sql<number>`version + 1`, updated_at: now })
-      .where('location_id', '=', res.location_id)
-      .where('sku_id', '=', res.sku_id)
-      .returning([...POSITION_COLS])
-      .executeTakeFirstOrThrow();
-    await markDirty(trx, ctx.store.dialect, [res.sku_id], now);
-    await appendEvents(trx, ctx.store.dialect, now, [
-      { type: to === 'released' ? 'stock.reservation_released' : 'stock.reservation_consumed', aggregateType: 'reservation', aggregateId: id, aggregateSeq: 2, payload: { reservation_id: id, location_id: res.location_id, sku_id: res.sku_id, quantity: res.quantity } },
-    ]);
-    return row;
+/**
+ * Releases an active reservation exactly once (the admin API); a second call is a no-op.
+ * Shipping consumes reservations through endReservationsWithin, with the order's ledger movement.
+ */
+export async function endReservation(ctx: Ctx, id: string, _to: 'released' = 'released'): Promise<{ changed: boolean }> {
+  const rows = await ctx.store.db.transaction().execute(async (trx) => {
+    const exists = await trx.selectFrom('reservations').select('id').where('id', '=', id).executeTakeFirst();
+    if (!exists) throw new AppError('not_found', `Reservation '${id}' not found`);
+    return endReservationsWithin(ctx, trx, [{ id }], 'released');
   });
-  if (result) ctx.projection.apply(result);
-  return { changed: result !== null };
+  ctx.projection.applyAll(rows);
+  return { changed: rows.length > 0 };
 }
 
 export async function getPosition(db: DbOrTrx, locationId: number, skuId: number) {

@@ -87,8 +87,10 @@ export interface Captured {
   created: boolean;
 }
 
-export async function captureOrder(ctx: Ctx, input: CaptureInput, actor: ActorRef): Promise<Captured> {
+export async function captureOrder(ctx: Ctx, given: CaptureInput, actor: ActorRef): Promise<Captured> {
   const p = ctx.projection;
+  // Line ids are given or L1, L2…: named once here, so every step below finds a line by its id.
+  const input: CaptureInput = { ...given, lines: given.lines.map((l, i) => ({ ...l, lineId: l.lineId ?? `L${i + 1}` })) };
   const channel = p.channel(input.channel);
   if (!channel) throw new AppError('unknown_channel', `Channel '${input.channel}' does not exist`);
   // No look-up first: a reference captured before fails the unique index at commit, the whole
@@ -120,7 +122,7 @@ export async function captureOrder(ctx: Ctx, input: CaptureInput, actor: ActorRe
               status: agg.order.status,
               currency: agg.order.currency,
               total: agg.order.total,
-              lines: agg.lines.map((l) => ({ line_id: l.line_id, sku: input.lines.find((x, i) => (x.lineId ?? `L${i + 1}`) === l.line_id)?.sku, quantity: l.quantity })),
+              lines: agg.lines.map((l) => ({ line_id: l.line_id, sku: p.skuById(l.sku_id)?.code, quantity: l.quantity })),
               store: input.store ?? null,
               actor: actorPayload(actor),
             },
@@ -186,7 +188,7 @@ function toSourcingRequests(ctx: Ctx, input: CaptureInput): GroupRequest[] {
   const gids = groups.map((g) => g.groupId);
   const dupGroup = gids.find((id, i) => gids.indexOf(id) !== i);
   if (dupGroup) throw new AppError('validation_failed', `Delivery group '${dupGroup}' is listed twice`);
-  const lines = input.lines.map((l, i) => ({ ...l, lineId: l.lineId ?? `L${i + 1}` }));
+  const lines = input.lines as Array<CaptureLine & { lineId: string }>;
   const lids = lines.map((l) => l.lineId);
   const dupLine = lids.find((id, i) => lids.indexOf(id) !== i);
   if (dupLine) throw new AppError('validation_failed', `Line id '${dupLine}' is used twice`);
@@ -272,7 +274,7 @@ function buildAggregate(
     const sourced = groups[gi];
     const plan = sourced.result.plan;
     for (const l of plan.lines) {
-      const src = input.lines.find((x, i) => (x.lineId ?? `L${i + 1}`) === l.lineId) as CaptureLine;
+      const src = input.lines.find((x) => x.lineId === l.lineId) as CaptureLine;
       const allocated = l.allocations.reduce((s, a) => s + a.quantity, 0);
       const backordered = l.backorders.reduce((s, b) => s + b.quantity, 0);
       lines.push({

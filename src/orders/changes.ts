@@ -14,7 +14,7 @@ import { AppError, notFound } from '../shared/errors.ts';
 import { type ActorRef, type Address, actorPayload } from './capture.ts';
 import { type FulfillmentStatus, HANDED_OVER } from './model.ts';
 import { loadOrder, type OrderAggregate } from './repository.ts';
-import { touchOrder } from './status.ts';
+import { lockOrder, touchOrder } from './status.ts';
 
 /**
  * Runs a change in one transaction and applies the released stock to the projection after
@@ -190,7 +190,7 @@ export async function cancelOrder(ctx: Ctx, orderId: string, req: CancelRequest,
   const now = ctx.clock.now();
   return inOrderTransaction(ctx, async (trx, rows, supply) => {
     // Lock the order first (version bump): concurrent changes to it wait here.
-    const locked = await trx.updateTable('orders').set((eb) => ({ version: eb('version', '+', 0) })).where('id', '=', orderId).returning(['close_reason', 'status']).executeTakeFirst();
+    const locked = await lockOrder(trx, orderId);
     if (!locked) throw notFound(`Order '${orderId}'`);
     if (locked.close_reason) throw new AppError('invalid_state', `Order '${orderId}' is ${locked.status}: nothing left to cancel`);
     const a = (await loadOrder(trx, orderId)) as OrderAggregate;
@@ -272,7 +272,7 @@ export async function cancelOrder(ctx: Ctx, orderId: string, req: CancelRequest,
 export async function changeDeliveryAddress(ctx: Ctx, orderId: string, groupId: string, change: { address?: Address; relayPoint?: { id: string; name?: string | null; address: Address } }, actor: ActorRef): Promise<{ carriers: Array<{ fulfillment_id: string; service: string | null }> }> {
   const now = ctx.clock.now();
   return inOrderTransaction(ctx, async (trx) => {
-    const locked = await trx.updateTable('orders').set((eb) => ({ version: eb('version', '+', 0) })).where('id', '=', orderId).returning(['close_reason', 'status']).executeTakeFirst();
+    const locked = await lockOrder(trx, orderId);
     if (!locked) throw notFound(`Order '${orderId}'`);
     if (locked.close_reason) throw new AppError('invalid_state', `Order '${orderId}' is ${locked.status}`);
     const a = (await loadOrder(trx, orderId)) as OrderAggregate;

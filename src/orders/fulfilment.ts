@@ -17,7 +17,7 @@ import { inOrderTransaction, releasedEvent, releaseFulfillments } from './change
 import { type FulfillmentAction, type FulfillmentStatus, transition } from './model.ts';
 import { type FulfillmentAggregate, insertFulfillments, loadOrder, type OrderAggregate } from './repository.ts';
 import { storedGroupRequest } from './replay.ts';
-import { touchOrder } from './status.ts';
+import { lockOrder, touchOrder } from './status.ts';
 
 export interface FulfillmentActor extends ActorRef {
   kind: 'location' | 'admin';
@@ -130,14 +130,6 @@ async function conditional(trx: Trx, fo: FulfillmentAggregate, from: Fulfillment
   return r.version;
 }
 
-/**
- * Locks the order row first, as every change to an order does (changes.ts: cancelOrder,
- * validateOrder, expireOrder): concurrent changes of one order then queue on it instead of
- * deadlocking (fulfilment row first here, order row first there).
- */
-async function lockOrder(trx: Trx, orderId: string): Promise<void> {
-  await trx.updateTable('orders').set((eb) => ({ version: eb('version', '+', 0) })).where('id', '=', orderId).execute();
-}
 
 async function simple(ctx: Ctx, order: OrderAggregate, fo: FulfillmentAggregate, to: FulfillmentStatus, event: string, actor: ActorRef, payload: object): Promise<void> {
   const now = ctx.clock.now();
@@ -308,7 +300,7 @@ async function moveElsewhere(
     reference: order.order.id,
     allowPartial: true,
     // The order row before any stock, like every other change of an order: no lock cycle.
-    beforeReserve: (trx) => lockOrder(trx, order.order.id),
+    beforeReserve: async (trx) => void (await lockOrder(trx, order.order.id)),
     persist: async (trx, groups) => {
       const now = ctx.clock.now();
       await lockOrder(trx, order.order.id);

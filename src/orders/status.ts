@@ -40,3 +40,12 @@ export async function touchOrder(trx: Trx, orderId: string, now: number, set: { 
   if (status !== row.status) await trx.updateTable('orders').set({ status }).where('id', '=', orderId).execute();
   return { seq: row.version, status, previous: row.status as OrderStatus };
 }
+
+/**
+ * Row-locks the order (a no-op update: PostgreSQL takes the row lock, SQLite holds the write
+ * lock anyway). Every change of an order takes this lock first, before any stock, so changes of
+ * one order queue here instead of deadlocking. Returns what the caller checks, or undefined.
+ */
+export async function lockOrder(trx: Trx, orderId: string): Promise<{ close_reason: string | null; status: string } | undefined> {
+  return trx.updateTable('orders').set((eb) => ({ version: eb('version', '+', 0) })).where('id', '=', orderId).returning(['close_reason', 'status']).executeTakeFirst();
+}

@@ -9,24 +9,11 @@ import { upsertSkus } from '../../src/inventory/skus.ts';
 import { sweepOrders } from '../../src/orders/scheduler.ts';
 import { expectError, type Json, positions, seedStock } from '../api/helpers.ts';
 import { type ApiEnv, BACKENDS, createApiEnv } from '../support/backends.ts';
-import { smallNetwork } from '../support/fixtures.ts';
+import { homeOrderBody, smallNetwork } from '../support/fixtures.ts';
 
-const ADDRESS = { line1: '1 rue de Rivoli', postal_code: '75001', city: 'Paris', country: 'FR', latitude: 48.8534, longitude: 2.3488 };
 const MIN = 60_000;
-
 type LineSpec = [sku: string, quantity: number, unitPrice: number];
-const orderBody = (ref: string, lines: LineSpec[], opts: { tender?: string } = {}) => {
-  const subtotal = lines.reduce((s, [, q, p]) => s + q * p, 0);
-  return {
-    external_reference: ref,
-    customer: { name: 'Ada', email: 'ada@example.com' },
-    currency: 'EUR',
-    lines: lines.map(([sku, quantity, unit_price]) => ({ sku, quantity, unit_price })),
-    delivery_groups: [{ mode: 'home', address: ADDRESS, shipping_price: 500 }],
-    totals: { subtotal, discount: 0, tax: 0, shipping: 500, total: subtotal + 500 },
-    tenders: [{ method: opts.tender ?? 'card', amount: subtotal + 500 }],
-  };
-};
+const orderBody = homeOrderBody;
 
 describe.each(BACKENDS)('fulfilment orders on %s', (backend) => {
   let env: ApiEnv;

@@ -3,22 +3,10 @@ import { createApiKey } from '../../src/auth/keys.ts';
 import { checkIntegrity } from '../../src/inventory/integrity.ts';
 import { checkOrderIntegrity } from '../../src/orders/integrity.ts';
 import { type ApiEnv, BACKENDS, createApiEnv } from '../support/backends.ts';
-import { smallNetwork } from '../support/fixtures.ts';
+import { homeOrderBody, smallNetwork } from '../support/fixtures.ts';
 import { positions, seedStock } from '../api/helpers.ts';
 
-const ADDRESS = { line1: '1 rue de Rivoli', postal_code: '75001', city: 'Paris', country: 'FR', latitude: 48.8534, longitude: 2.3488 };
-const body = (ref: string, lines: Array<[string, number, number]>) => {
-  const subtotal = lines.reduce((s, [, q, p]) => s + q * p, 0);
-  return {
-    external_reference: ref,
-    customer: { name: 'Ada', email: 'ada@example.com' },
-    currency: 'EUR',
-    lines: lines.map(([sku, quantity, unit_price]) => ({ sku, quantity, unit_price })),
-    delivery_groups: [{ mode: 'home', address: ADDRESS, shipping_price: 500 }],
-    totals: { subtotal, discount: 0, tax: 0, shipping: 500, total: subtotal + 500 },
-    tenders: [{ method: 'card', amount: subtotal + 500 }],
-  };
-};
+const body = homeOrderBody;
 
 describe.each(BACKENDS)('orders smoke on %s', (backend) => {
   let env: ApiEnv;

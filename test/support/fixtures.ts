@@ -17,3 +17,19 @@ export async function smallNetwork(ctx: Ctx, channels: ChannelInput[] = [{ code:
   ]);
   for (const c of channels) await upsertChannel(ctx, c);
 }
+
+export const PARIS_ADDRESS = { line1: '1 rue de Rivoli', postal_code: '75001', city: 'Paris', country: 'FR', latitude: 48.8534, longitude: 2.3488 };
+
+/** A `POST /orders` body: home delivery in Paris, shipping 500, totals that add up, one tender. */
+export function homeOrderBody(ref: string, lines: Array<[sku: string, quantity: number, unitPrice: number]>, opts: { tender?: string } = {}) {
+  const subtotal = lines.reduce((s, [, q, p]) => s + q * p, 0);
+  return {
+    external_reference: ref,
+    customer: { name: 'Ada', email: 'ada@example.com' },
+    currency: 'EUR',
+    lines: lines.map(([sku, quantity, unit_price]) => ({ sku, quantity, unit_price })),
+    delivery_groups: [{ mode: 'home', address: PARIS_ADDRESS, shipping_price: 500 }],
+    totals: { subtotal, discount: 0, tax: 0, shipping: 500, total: subtotal + 500 },
+    tenders: [{ method: opts.tender ?? 'card', amount: subtotal + 500 }],
+  };
+}

@@ -10,10 +10,9 @@ import { getSku, listSkus, upsertSkus, type SkuInput } from '../../inventory/sku
 import { listSupply, upsertSupply } from '../../inventory/supply.ts';
 import { iso } from '../../shared/clock.ts';
 import { AppError } from '../../shared/errors.ts';
-import { batchCap, Code, Enum, Iso, NonNegInt, Page, PageQuery, security, withErrors } from '../schemas.ts';
+import { batchCap, Code, Enum, Iso, NonNegInt, Page, PageQuery, security, withErrors, Nullable } from '../schemas.ts';
 import { canActOnLocation } from '../../auth/keys.ts';
 
-const Nullable = <T extends import('@sinclair/typebox').TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
 const LocationBody = Type.Object(
   {

@@ -1,7 +1,7 @@
 // Orders over HTTP: capture (idempotent two ways), reads within the caller's scope, the
 // timeline and sourcing decisions, and the changes (validate, cancel, address, notes).
 // Thin: the use cases live in src/orders.
-import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
 import type { Principal } from '../../auth/keys.ts';
 import type { Ctx } from '../../context.ts';
@@ -15,11 +15,10 @@ import { iso } from '../../shared/clock.ts';
 import { AppError, notFound } from '../../shared/errors.ts';
 import type { App } from '../app.ts';
 import { requireRole } from '../app.ts';
-import { batchCap, Code, Enum, NonNegInt, security, withErrors } from '../schemas.ts';
+import { batchCap, Code, Enum, NonNegInt, security, withErrors, Nullable } from '../schemas.ts';
 
 const MAX_LINES = 200;
 const MAX_GROUPS = 20;
-const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 const Money = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Minor units (cents).' });
 const Text = (max: number) => Type.String({ minLength: 1, maxLength: max });
 

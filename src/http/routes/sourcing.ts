@@ -1,7 +1,7 @@
 // The sourcing engine over HTTP: dry-run plans with their explanation, rule sets as versioned
 // data (save, validate, publish, roll back), simulations comparing two rule sets on today's
 // stock, and the carrier services plans choose from. Thin: the use cases live in src/sourcing.
-import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
 import { canReadChannel } from '../../auth/keys.ts';
@@ -17,14 +17,13 @@ import { RuleSetSchema, validateRuleSet } from '../../sourcing/rules.ts';
 import { planSourcing, type RuleSetChoice, type SimulationOrderInput, type SourcingRequest, simulateRuleSets } from '../../sourcing/service.ts';
 import type { App } from '../app.ts';
 import { requireRole } from '../app.ts';
-import { batchCap, Code, Enum, NonNegInt, Page, PageQuery, security, withErrors } from '../schemas.ts';
+import { batchCap, Code, Enum, NonNegInt, Page, PageQuery, security, withErrors, Nullable } from '../schemas.ts';
 
 const MAX_LINES = 200;
 const MAX_ORDERS = 10_000;
 /** How many non-chosen verdicts an attempt shows in a summary explanation. */
 const REJECTED_SAMPLE = 10;
 
-const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 const Version = Type.Integer({ minimum: 1, maximum: 2_000_000_000 });
 
 // ---- request ---------------------------------------------------------------------------
