@@ -1,6 +1,7 @@
 // Configuration from environment variables (documented in the README).
 import path from 'node:path';
 import { DEFAULT_ORDER_SETTINGS, type OrderSettings, parseDeadlines } from './orders/settings.ts';
+import { loadPaymentSettings, type PaymentSettings } from './payments/settings.ts';
 
 export interface Config {
   port: number;
@@ -20,6 +21,10 @@ export interface Config {
   carriersFile: string | null;
   /** Order policies: payment window, idempotency, acceptance deadlines (see src/orders/settings.ts). */
   orders: OrderSettings;
+  /** Payment policies and operators (see src/payments/settings.ts). */
+  payments: PaymentSettings;
+  /** The URL customers and operators reach this OMS at (3-D Secure returns, sandbox pages). */
+  publicUrl: string | null;
 }
 
 function int(name: string, def: number): number {
@@ -52,5 +57,7 @@ export function loadConfig(env = process.env): Config {
       idempotencyLeaseMs: int('OMS_IDEMPOTENCY_LEASE_MS', DEFAULT_ORDER_SETTINGS.idempotencyLeaseMs),
       acceptDeadlineMs: parseDeadlines(env.OMS_ACCEPT_DEADLINES),
     },
+    payments: loadPaymentSettings(env, int),
+    publicUrl: env.OMS_PUBLIC_URL || null,
   };
 }

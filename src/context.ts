@@ -5,6 +5,7 @@ import type { StockProjection } from './availability/projection.ts';
 import type { Store } from './db/database.ts';
 import type { CarrierConfig } from './carriers/model.ts';
 import type { OrderSettings } from './orders/settings.ts';
+import type { Payments } from './payments/runtime.ts';
 import type { Clock } from './shared/clock.ts';
 import type { CapacityUsage } from './sourcing/capacity.ts';
 import type { PublishedRules } from './sourcing/rule-sets.ts';
@@ -19,4 +20,6 @@ export interface Ctx {
   sourcing: { rules: PublishedRules; carriers: CarrierConfig; capacity: CapacityUsage };
   /** Order policies (payment window, idempotency, acceptance deadlines). */
   orders: OrderSettings;
+  /** Payment operators and policies; the hooks order changes call to square an order's money. */
+  payments: Payments;
 }

@@ -18,6 +18,10 @@ import { type Clock, systemClock } from './shared/clock.ts';
 import { CapacityUsage } from './sourcing/capacity.ts';
 import { sweepOrders } from './orders/scheduler.ts';
 import { DEFAULT_ORDER_SETTINGS, type OrderSettings } from './orders/settings.ts';
+import { Payments } from './payments/runtime.ts';
+import { sweepPayments } from './payments/service.ts';
+import { DEFAULT_PAYMENT_SETTINGS, type PaymentSettings } from './payments/settings.ts';
+import { ingestWebhook } from './payments/webhooks.ts';
 import { PublishedRules } from './sourcing/rule-sets.ts';
 
 /**
@@ -26,7 +30,7 @@ import { PublishedRules } from './sourcing/rule-sets.ts';
  * the memory and time of a server's full availability picture.
  */
 export async function openContext(
-  config: Pick<Config, 'databaseUrl' | 'dataDir'> & { poolSize?: number; carriersFile?: string | null; orders?: OrderSettings },
+  config: Pick<Config, 'databaseUrl' | 'dataDir'> & { poolSize?: number; carriersFile?: string | null; orders?: OrderSettings; payments?: PaymentSettings; publicUrl?: string | null },
   clock: Clock = systemClock,
   store?: Store,
   opts: { positions?: boolean } = {},
@@ -39,7 +43,9 @@ export async function openContext(
     projection: new StockProjection(),
     sourcing: { rules: new PublishedRules(), carriers: loadCarrierConfig(config.carriersFile), capacity: new CapacityUsage() },
     orders: structuredClone(config.orders ?? DEFAULT_ORDER_SETTINGS),
+    payments: new Payments(config.payments ?? DEFAULT_PAYMENT_SETTINGS, s, clock, { actionBaseUrl: config.publicUrl ?? '' }),
   };
+  ctx.payments.bind(ctx);
   await reload(ctx, opts);
   return ctx;
 }
@@ -87,6 +93,16 @@ export async function startRuntime(config: Config, opts: { logger?: boolean | ob
     const reconciler = new AvailabilityReconciler(ctx);
     loop(config.reconcileMs, () => reconciler.tick());
     loop(config.orderSweepMs, () => sweepOrders(ctx));
+    loop(config.orderSweepMs, () => sweepPayments(ctx));
+    // The sandbox operator calls back like a real one: its signed webhooks reach this OMS's
+    // webhook route logic (signature check included) a moment after each operation.
+    ctx.payments.log = (message) => app.log.warn(message);
+    ctx.payments.deliverSandbox = (d) => {
+      const t = setTimeout(() => {
+        ingestWebhook(ctx, 'sandbox', d.rawBody, d.headers).catch((err) => app.log.warn({ err: (err as Error).message }, 'sandbox webhook not applied'));
+      }, config.payments.sandbox.webhookDelayMs);
+      t.unref();
+    };
   }
   return {
     ctx,

@@ -7,6 +7,7 @@ import * as m0003 from './migrations/0003_sourcing.ts';
 import * as m0004 from './migrations/0004_positions_fillfactor.ts';
 import * as m0005 from './migrations/0005_orders.ts';
 import * as m0006 from './migrations/0006_supply_allocations.ts';
+import * as m0007 from './migrations/0007_payments.ts';
 
 type DialectMigration = { up(db: Kysely<unknown>, dialect: Store['dialect']): Promise<void> };
 const ordered: Array<[string, DialectMigration]> = [
@@ -15,6 +16,7 @@ const ordered: Array<[string, DialectMigration]> = [
   ['0004_positions_fillfactor', m0004],
   ['0005_orders', m0005],
   ['0006_supply_allocations', m0006],
+  ['0007_payments', m0007],
 ];
 
 export async function migrate(store: Store): Promise<{ applied: string[] }> {

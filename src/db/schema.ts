@@ -215,6 +215,16 @@ export interface Database {
   fulfillment_lines: FulfillmentLineTable;
   order_sourcing: OrderSourcingTable;
   idempotency_keys: IdempotencyKeyTable;
+  order_number_series: OrderNumberSeriesTable;
+  payments: PaymentTable;
+  payment_operations: PaymentOperationTable;
+  refunds: RefundTable;
+  webhook_events: WebhookEventTable;
+  gift_cards: GiftCardTable;
+  gift_card_holds: GiftCardHoldTable;
+  gift_card_requests: GiftCardRequestTable;
+  sandbox_psp_payments: SandboxPspPaymentTable;
+  sandbox_psp_requests: SandboxPspRequestTable;
 }
 
 export interface SourcingRuleSetTable {
@@ -275,6 +285,11 @@ export interface OrderTable {
   version: number;
   created_at: number;
   updated_at: number;
+  /** The public order number, given on validation (per-channel series). */
+  number: Generated<string | null>;
+  /** SHA-256 of the customer's tracking token (the token itself is never stored). */
+  tracking_token_hash: Generated<string | null>;
+  tracking_expires_at: Generated<number | null>;
 }
 
 export interface OrderLineTable {
@@ -352,4 +367,137 @@ export interface IdempotencyKeyTable {
   locked_until: number;
   created_at: number;
   expires_at: number;
+}
+
+export interface OrderNumberSeriesTable {
+  channel_id: number;
+  prefix: string;
+  last_value: number;
+}
+
+export interface PaymentTable {
+  id: string;
+  order_id: string;
+  provider: string;
+  method: string;
+  currency: string;
+  amount: number;
+  /** pending | requires_action | authorized | failed | voided | closed */
+  status: string;
+  authorized: Generated<number>;
+  captured: Generated<number>;
+  refunded: Generated<number>;
+  voided: Generated<number>;
+  capture_pending: Generated<number>;
+  refund_pending: Generated<number>;
+  psp_authorized: Generated<number>;
+  psp_captured: Generated<number>;
+  psp_refunded: Generated<number>;
+  provider_ref: string | null;
+  action_url: string | null;
+  card_brand: string | null;
+  card_last4: string | null;
+  terminal_id: string | null;
+  failure_code: string | null;
+  failure_message: string | null;
+  created_by: string;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PaymentOperationTable {
+  id: string;
+  payment_id: string;
+  order_id: string;
+  /** authorize | capture | void | refund */
+  kind: string;
+  amount: number;
+  /** pending | succeeded | failed */
+  status: string;
+  idempotency_key: string;
+  provider_ref: string | null;
+  refund_id: string | null;
+  fulfillment_id: string | null;
+  final: Generated<number>;
+  failure_code: string | null;
+  failure_message: string | null;
+  attempts: Generated<number>;
+  next_attempt_at: number | null;
+  source: string | null;
+  created_at: number;
+  completed_at: number | null;
+}
+
+export interface RefundTable {
+  id: string;
+  order_id: string;
+  /** refund (the refund API) | cancellation (cancelled after capture) */
+  kind: string;
+  amount: number;
+  /** pending | succeeded | partially_failed | failed */
+  status: string;
+  reason: string | null;
+  lines: string | null;
+  shipping: Generated<number>;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface WebhookEventTable {
+  provider: string;
+  event_id: string;
+  type: string;
+  received_at: number;
+}
+
+export interface GiftCardTable {
+  id: string;
+  code_hash: string;
+  last4: string;
+  currency: string;
+  balance: number;
+  held: Generated<number>;
+  expires_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface GiftCardHoldTable {
+  id: string;
+  gift_card_id: string;
+  amount: number;
+  captured: Generated<number>;
+  refunded: Generated<number>;
+  released: Generated<number>;
+  created_at: number;
+}
+
+export interface GiftCardRequestTable {
+  idempotency_key: string;
+  result: string;
+  created_at: number;
+}
+
+export interface SandboxPspPaymentTable {
+  ref: string;
+  payment_id: string;
+  order_id: string;
+  token: string;
+  currency: string;
+  amount: number;
+  status: string;
+  authorized: Generated<number>;
+  captured: Generated<number>;
+  refunded: Generated<number>;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SandboxPspRequestTable {
+  idempotency_key: string;
+  attempts: number;
+  result: string | null;
+  created_at: number;
 }

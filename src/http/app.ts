@@ -9,12 +9,14 @@ import type { KeyVerifier, Principal } from '../auth/keys.ts';
 import type { Ctx } from '../context.ts';
 import { isUniqueViolation } from '../inventory/stock.ts';
 import { AppError, ERROR_CATALOGUE, type ErrorCode } from '../shared/errors.ts';
+import { containsCardNumber } from '../shared/pan.ts';
 import { ErrorBody } from './schemas.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerAvailabilityRoutes } from './routes/availability.ts';
 import { registerCatalogRoutes } from './routes/catalog.ts';
 import { registerFulfillmentRoutes } from './routes/fulfillments.ts';
 import { registerOrderRoutes } from './routes/orders.ts';
+import { registerPaymentRoutes } from './routes/payments.ts';
 import { registerSourcingRoutes } from './routes/sourcing.ts';
 import { registerStockRoutes } from './routes/stock.ts';
 import { registerSystemRoutes } from './routes/system.ts';
@@ -139,6 +141,16 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     }
   });
 
+  // No card number ever enters the OMS (PCI DSS): any JSON text field holding one is refused
+  // before a handler sees it, so it is never stored or logged. Identifiers (references, codes,
+  // skus) are exempt: a marketplace order number may pass the Luhn check by chance.
+  app.addHook('preHandler', async (req) => {
+    const body = req.body;
+    if (body === null || typeof body !== 'object' || Buffer.isBuffer(body)) return;
+    const path = findCardNumber(body, '');
+    if (path !== null) throw new AppError('card_data_rejected', `${path || 'the body'} looks like a card number. The OMS never accepts card numbers: send the payment operator's token instead.`, { path });
+  });
+
   app.setNotFoundHandler((req, reply) => reply.status(404).send(errorBody('route_not_found', `No route ${req.method} ${req.url.split('?')[0]}`)));
 
   // Authentication: every route but the public ones needs a valid key.
@@ -162,7 +174,31 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   registerSourcingRoutes(app, opts.ctx);
   registerOrderRoutes(app, opts.ctx);
   registerFulfillmentRoutes(app, opts.ctx);
+  registerPaymentRoutes(app, opts.ctx);
   return app;
+}
+
+const IDENTIFIER_KEY = /(^|_)(reference|ref|sku|gtin|id|code|key)$/;
+
+/** The JSON path of the first text field that holds a Luhn-valid card number, or null. */
+export function findCardNumber(v: unknown, path: string, depth = 0): string | null {
+  if (depth > 20) return null;
+  if (typeof v === 'string') return containsCardNumber(v) ? path : null;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const hit = findCardNumber(v[i], `${path}[${i}]`, depth + 1);
+      if (hit !== null) return hit;
+    }
+    return null;
+  }
+  if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      if (IDENTIFIER_KEY.test(k)) continue;
+      const hit = findCardNumber(x, path ? `${path}.${k}` : k, depth + 1);
+      if (hit !== null) return hit;
+    }
+  }
+  return null;
 }
 
 /** Role gate used by routes; scope checks happen in the handlers that know the resource. */

@@ -324,6 +324,9 @@ function buildAggregate(
       version: 1,
       created_at: now,
       updated_at: now,
+      number: null,
+      tracking_token_hash: null,
+      tracking_expires_at: null,
     },
     lines,
     groups: requests.map((r) => ({

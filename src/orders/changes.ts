@@ -14,7 +14,8 @@ import { AppError, notFound } from '../shared/errors.ts';
 import { type ActorRef, type Address, actorPayload } from './capture.ts';
 import { type FulfillmentStatus, HANDED_OVER } from './model.ts';
 import { loadOrder, type OrderAggregate } from './repository.ts';
-import { lockOrder, touchOrder } from './status.ts';
+import { lockOrder, touchedOrders, touchOrder } from './status.ts';
+import { newTrackingToken, nextOrderNumber } from './numbering.ts';
 
 /**
  * Runs a change in one transaction and applies the released stock to the projection after
@@ -26,10 +27,19 @@ export async function inOrderTransaction<T>(ctx: Ctx, fn: (trx: Trx, rows: Posit
   for (let attempt = 1; ; attempt++) {
     const rows: PositionRow[] = [];
     const supply: number[] = [];
+    let operations: string[] = [];
     try {
-      const out = await ctx.store.db.transaction().execute((trx) => fn(trx, rows, supply));
+      const out = await ctx.store.db.transaction().execute(async (trx) => {
+        const r = await fn(trx, rows, supply);
+        // The orders this change touched: their money follows in the same transaction (a
+        // capture due on shipment, a void or refund on cancellation), recorded as intents.
+        operations = await ctx.payments.planWithin(trx, touchedOrders(trx));
+        return r;
+      });
       if (rows.length) ctx.projection.applyAll(rows);
       if (supply.length) await reloadSupply(ctx.store.db, ctx.projection, [...new Set(supply)]);
+      // Then the operators are called, outside any transaction.
+      if (operations.length) await ctx.payments.run(operations);
       return out;
     } catch (e) {
       if (attempt >= 4 || (e as { code?: unknown }).code !== '40P01') throw e;
@@ -50,31 +60,46 @@ export async function requireOrder(ctx: Ctx, id: string): Promise<OrderAggregate
  * and releases its fulfilment orders, each with its acceptance deadline. Backorders stay
  * `created` until their stock is in. Validating twice changes nothing.
  */
-export async function validateOrder(ctx: Ctx, orderId: string, actor: ActorRef, via: 'manual' | 'payment' = 'manual', note: string | null = null): Promise<{ changed: boolean }> {
+export async function validateOrder(ctx: Ctx, orderId: string, actor: ActorRef, via: 'manual' | 'payment' = 'manual', note: string | null = null): Promise<Validated> {
+  return inOrderTransaction(ctx, (trx) => validateWithin(ctx, trx, orderId, actor, via, note));
+}
+
+export interface Validated {
+  changed: boolean;
+  /** The public order number (also when it was validated before). */
+  number: string | null;
+  /** The customer's tracking token, in clear: only when this call validated the order. */
+  trackingToken?: string;
+}
+
+/** The same, in the caller's transaction (payments validate the order they cover). */
+export async function validateWithin(ctx: Ctx, trx: Trx, orderId: string, actor: ActorRef, via: 'manual' | 'payment', note: string | null = null): Promise<Validated> {
   const now = ctx.clock.now();
-  return inOrderTransaction(ctx, async (trx) => {
-    const won = await trx
-      .updateTable('orders')
-      .set({ validated_at: now, validated_by: actor.keyId, expires_at: null })
-      .where('id', '=', orderId)
-      .where('validated_at', 'is', null)
-      .where('close_reason', 'is', null)
-      .returning('id')
-      .executeTakeFirst();
-    if (!won) {
-      const o = await trx.selectFrom('orders').select(['validated_at', 'close_reason', 'status']).where('id', '=', orderId).executeTakeFirst();
-      if (!o) throw notFound(`Order '${orderId}'`);
-      if (o.validated_at !== null && o.close_reason === null) return { changed: false };
-      throw new AppError('invalid_state', `Order '${orderId}' is ${o.status}: it can no longer be validated`);
-    }
-    const released = await releaseFulfillments(ctx, trx, orderId, now);
-    const t = await touchOrder(trx, orderId, now);
-    await appendEvents(trx, ctx.store.dialect, now, [
-      { type: 'order.validated', aggregateType: 'order', aggregateId: orderId, aggregateSeq: t.seq, payload: { order_id: orderId, via, status: t.status, ...(note ? { note } : {}), actor: actorPayload(actor) } },
-      ...released.map((f) => releasedEvent(ctx, f, actor)),
-    ]);
-    return { changed: true };
-  });
+  const won = await trx
+    .updateTable('orders')
+    .set({ validated_at: now, validated_by: actor.keyId, expires_at: null })
+    .where('id', '=', orderId)
+    .where('validated_at', 'is', null)
+    .where('close_reason', 'is', null)
+    .returning(['id', 'channel_id'])
+    .executeTakeFirst();
+  if (!won) {
+    const o = await trx.selectFrom('orders').select(['validated_at', 'close_reason', 'status', 'number']).where('id', '=', orderId).executeTakeFirst();
+    if (!o) throw notFound(`Order '${orderId}'`);
+    if (o.validated_at !== null && o.close_reason === null) return { changed: false, number: o.number };
+    throw new AppError('invalid_state', `Order '${orderId}' is ${o.status}: it can no longer be validated`);
+  }
+  const channel = ctx.projection.allChannels().find((c) => c.id === won.channel_id);
+  const number = await nextOrderNumber(trx, won.channel_id, channel?.code ?? 'ORD');
+  const tracking = newTrackingToken();
+  await trx.updateTable('orders').set({ number, tracking_token_hash: tracking.hash, tracking_expires_at: now + ctx.payments.settings.trackingTokenTtlMs }).where('id', '=', orderId).execute();
+  const released = await releaseFulfillments(ctx, trx, orderId, now);
+  const t = await touchOrder(trx, orderId, now);
+  await appendEvents(trx, ctx.store.dialect, now, [
+    { type: 'order.validated', aggregateType: 'order', aggregateId: orderId, aggregateSeq: t.seq, payload: { order_id: orderId, number, via, status: t.status, ...(note ? { note } : {}), actor: actorPayload(actor) } },
+    ...released.map((f) => releasedEvent(ctx, f, actor)),
+  ]);
+  return { changed: true, number, trackingToken: tracking.token };
 }
 
 interface Released {

@@ -74,17 +74,20 @@ export interface TimelineEntry {
   seq: number;
   at: number;
   type: string;
-  aggregate: 'order' | 'fulfillment_order';
+  aggregate: 'order' | 'fulfillment_order' | 'payment';
   aggregateId: string;
   actor: { key_id: string; name: string; role: string } | null;
   data: Record<string, unknown>;
 }
 
-/** The order's events and its fulfilment orders' events, in commit order: the timeline. */
+/** The order's events and its fulfilment orders' and payments' events, in commit order: the timeline. */
 export async function orderTimeline(ctx: Ctx, orderId: string): Promise<TimelineEntry[]> {
   const db = ctx.store.db;
-  const fos = await db.selectFrom('fulfillment_orders').select('id').where('order_id', '=', orderId).execute();
-  const ids = [orderId, ...fos.map((f) => f.id)];
+  const [fos, pays] = await Promise.all([
+    db.selectFrom('fulfillment_orders').select('id').where('order_id', '=', orderId).execute(),
+    db.selectFrom('payments').select('id').where('order_id', '=', orderId).execute(),
+  ]);
+  const ids = [orderId, ...fos.map((f) => f.id), ...pays.map((p) => p.id)];
   const rows = await db.selectFrom('outbox').select(['id', 'type', 'aggregate_type', 'aggregate_id', 'payload', 'occurred_at']).where('aggregate_id', 'in', ids).orderBy('id').execute();
   return rows.map((r) => {
     const { actor, ...data } = JSON.parse(r.payload) as { actor?: TimelineEntry['actor'] } & Record<string, unknown>;

@@ -12,7 +12,15 @@ export interface Touched {
   previous: OrderStatus;
 }
 
+const touched = new WeakMap<Trx, Set<string>>();
+
+/** The orders a transaction changed (touchOrder): their money is squared before it commits. */
+export const touchedOrders = (trx: Trx): string[] => [...(touched.get(trx) ?? [])];
+
 export async function touchOrder(trx: Trx, orderId: string, now: number, set: { validatedAt?: number; validatedBy?: string; expiresAt?: number | null; closeReason?: 'expired' | 'cancelled' } = {}): Promise<Touched> {
+  let set_ = touched.get(trx);
+  if (!set_) touched.set(trx, (set_ = new Set()));
+  set_.add(orderId);
   // The version bump first: it row-locks the order (PostgreSQL) so concurrent changes of one
   // order serialise here, and the status below is derived from what this transaction sees.
   const row = await trx

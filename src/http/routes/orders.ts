@@ -166,6 +166,7 @@ export const FulfillmentOut = Type.Object({
 });
 export const OrderOut = Type.Object({
   id: Type.String(),
+  number: Nullable(Type.String({ description: 'The public order number (per-channel series), given on validation.' })),
   channel: Type.String(),
   external_reference: Type.String(),
   status: Enum(ORDER_STATUSES),
@@ -241,6 +242,7 @@ export function orderOut(ctx: Ctx, a: OrderAggregate, visibleLocations: readonly
   const captured = visibleLocations && o.store_location_id !== null && visibleLocations.includes(o.store_location_id);
   return {
     id: o.id,
+    number: o.number,
     channel: p.allChannels().find((c) => c.id === o.channel_id)?.code ?? String(o.channel_id),
     external_reference: o.external_reference,
     status: o.status as (typeof ORDER_STATUSES)[number],
@@ -297,13 +299,13 @@ export function scopeOf(p: Principal): OrderScope {
 }
 
 /** The order, if the caller may see it; otherwise not found (another channel's order does not exist for it). */
-async function visibleOrder(ctx: Ctx, p: Principal, id: string): Promise<OrderAggregate> {
+export async function visibleOrder(ctx: Ctx, p: Principal, id: string): Promise<OrderAggregate> {
   if (!(await canSeeOrder(ctx, scopeOf(p), id))) throw notFound(`Order '${id}'`);
   return requireOrder(ctx, id);
 }
 
 /** Changes (cancel, address) are for the admin, the order's channel, and the store that captured it. */
-async function changeableOrder(ctx: Ctx, p: Principal, id: string): Promise<OrderAggregate> {
+export async function changeableOrder(ctx: Ctx, p: Principal, id: string): Promise<OrderAggregate> {
   const a = await visibleOrder(ctx, p, id);
   if (p.role === 'integration') throw new AppError('forbidden', 'An integration key cannot change orders');
   if (p.role === 'store' && (a.order.store_location_id === null || !p.locationIds.includes(a.order.store_location_id))) {
@@ -337,7 +339,7 @@ function captureScope(ctx: Ctx, p: Principal, b: CaptureIn): { channel: string; 
   return { channel: b.channel, store: b.store ?? null };
 }
 
-async function replayable(
+export async function replayable(
   ctx: Ctx,
   req: { principal: Principal | null; headers: Record<string, unknown>; method: string; url: string; body: unknown },
   reply: FastifyReply,
