@@ -142,6 +142,22 @@ const CASES: Case[] = [
   { name: 'cancel an unknown order', method: 'POST', url: `${NO_ORDER}/cancel`, payload: {}, status: 404, code: 'not_found' },
   { name: 'cancel 0 units of a line', method: 'POST', url: `${NO_ORDER}/cancel`, payload: { lines: [{ line_id: 'L1', quantity: 0 }] }, status: 400, code: 'validation_failed', why: 'body/lines/0/quantity' },
   { name: 'an empty note', method: 'POST', url: `${NO_ORDER}/notes`, payload: { text: '' }, status: 400, code: 'validation_failed', why: 'body/text' },
+  // ---- payments
+  { name: 'pay an unknown order', method: 'POST', url: `${NO_ORDER}/payments`, payload: { method: 'card', amount: 100, token: 'tok_sandbox_visa' }, status: 404, code: 'not_found' },
+  { name: 'a payment of 0', method: 'POST', url: `${NO_ORDER}/payments`, payload: { method: 'card', amount: 0, token: 'tok_sandbox_visa' }, status: 400, code: 'validation_failed', why: 'body/amount' },
+  { name: 'a payment of a fraction of a cent', method: 'POST', url: `${NO_ORDER}/payments`, payload: { method: 'card', amount: 1.5, token: 'tok_sandbox_visa' }, status: 400, code: 'validation_failed', why: 'body/amount' },
+  { name: 'a payment by an unknown method', method: 'POST', url: `${NO_ORDER}/payments`, payload: { method: 'cheque', amount: 100, token: 't' }, status: 400, code: 'validation_failed', why: 'body/method' },
+  { name: 'a payment without a token', method: 'POST', url: `${NO_ORDER}/payments`, payload: { method: 'card', amount: 100 }, status: 400, code: 'validation_failed' },
+  { name: 'a card number as the token', method: 'POST', url: `${NO_ORDER}/payments`, payload: { method: 'card', amount: 100, token: '4111 1111 1111 1111' }, status: 400, code: 'card_data_rejected' },
+  { name: 'a card number in a note', method: 'POST', url: `${NO_ORDER}/notes`, payload: { text: 'pay with 5555555555554444' }, status: 400, code: 'card_data_rejected' },
+  { name: 'a refund with both amount and lines', method: 'POST', url: `${NO_ORDER}/refunds`, payload: { amount: 100, lines: [{ line_id: 'L1', quantity: 1 }] }, status: 400, code: 'validation_failed', why: /either amount or lines/ },
+  { name: 'a refund of nothing', method: 'POST', url: `${NO_ORDER}/refunds`, payload: {}, status: 400, code: 'validation_failed', why: /either amount or lines/ },
+  { name: 'a negative refund', method: 'POST', url: `${NO_ORDER}/refunds`, payload: { amount: -5 }, status: 400, code: 'validation_failed', why: 'body/amount' },
+  { name: 'a terminal payment with a full card number as last4', method: 'POST', url: `${NO_ORDER}/payments/terminal`, payload: { terminal_id: 'T1', transaction_reference: 'X', amount: 100, currency: 'EUR', card_brand: 'visa', card_last4: '4111111111111111' }, status: 400, code: 'validation_failed', why: 'body/card_last4' },
+  { name: 'a webhook from an unknown provider', method: 'POST', url: '/webhooks/payments/paypal', payload: { id: 'x' }, key: 'none', status: 400, code: 'validation_failed', why: 'params/provider' },
+  { name: 'an unsigned sandbox webhook', method: 'POST', url: '/webhooks/payments/sandbox', payload: { id: 'x' }, key: 'none', status: 400, code: 'webhook_signature_invalid' },
+  { name: 'a gift card of 0', method: 'POST', url: '/gift-cards', payload: { currency: 'EUR', amount: 0 }, status: 400, code: 'validation_failed', why: 'body/amount' },
+  { name: 'tracking with an unknown token', method: 'GET', url: '/tracking/trk_unknown-token-123456', key: 'none', status: 404, code: 'not_found' },
   { name: 'new address of an unknown order', method: 'PUT', url: `${NO_ORDER}/delivery-groups/G1/address`, payload: { address: { line1: 'x', postal_code: '1', city: 'y', country: 'FR' } }, status: 404, code: 'not_found' },
 
   // ---- transport: routes, JSON, sizes, content types -------------------------------------------

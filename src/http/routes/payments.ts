@@ -290,10 +290,10 @@ export function registerPaymentRoutes(app: App, ctx: Ctx): void {
     },
     async (req, reply) => {
       const p = requireRole(req, 'channel', 'store');
-      await changeableOrder(ctx, p, req.params.id);
       const b = req.body;
       if ((b.amount === undefined) === (b.lines === undefined)) throw new AppError('validation_failed', 'Give either amount or lines');
       if (b.shipping !== undefined && b.lines === undefined) throw new AppError('validation_failed', 'shipping goes with lines; with amount, include it in the amount');
+      await changeableOrder(ctx, p, req.params.id);
       return replayable(ctx, req, reply, async () => {
         const id = await createRefund(ctx, req.params.id, { amount: b.amount, lines: b.lines?.map((l) => ({ lineId: l.line_id, quantity: l.quantity })), shipping: b.shipping, reason: b.reason ?? null }, actorOf(p));
         const [r] = await refundsOf(ctx, req.params.id, id);
