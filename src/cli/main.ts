@@ -12,6 +12,7 @@ import { loadDemo, isEmpty } from '../demo/network.ts';
 import { importStockCsv } from '../inventory/import.ts';
 import { checkIntegrity } from '../inventory/integrity.ts';
 import { checkOrderIntegrity } from '../orders/integrity.ts';
+import { checkPaymentIntegrity } from '../payments/integrity.ts';
 import { openContext, startRuntime } from '../runtime.ts';
 import { parseNdjson, toRequest } from '../http/routes/sourcing.ts';
 import { AppError } from '../shared/errors.ts';
@@ -205,7 +206,7 @@ sourcing
 
 program
   .command('check')
-  .description('Integrity check: recompute counters from the ledger and reservations; exit 1 on any difference')
+  .description('Integrity check: recompute stock counters from the ledger, orders from their fulfilment orders, payments from their operations; exit 1 on any difference')
   .action(() =>
     withCtx(async (ctx) => {
       const r = await checkIntegrity(ctx.store.db);
@@ -216,7 +217,11 @@ program
       if (o.issues.length === 0) process.stdout.write(`OK: ${o.orders} orders, lines equal their fulfilment orders and reservations\n`);
       for (const i of o.issues) process.stdout.write(`${i.kind} order=${i.order_id}${i.line_id ? ` line=${i.line_id}` : ''} ${i.detail}\n`);
       if (o.issues.length) process.stdout.write(`${o.issues.length} difference(s) in ${o.orders} orders\n`);
-      if (r.issues.length || o.issues.length) process.exitCode = 1;
+      const m = await checkPaymentIntegrity(ctx.store.db);
+      if (m.issues.length === 0) process.stdout.write(`OK: ${m.payments} payments, counters equal their operations; captured ≤ authorized, refunded ≤ captured\n`);
+      for (const i of m.issues) process.stdout.write(`${i.kind} ${i.payment_id ? `payment=${i.payment_id}` : `refund=${i.refund_id}`} ${i.detail}\n`);
+      if (m.issues.length) process.stdout.write(`${m.issues.length} difference(s) in ${m.payments} payments\n`);
+      if (r.issues.length || o.issues.length || m.issues.length) process.exitCode = 1;
     }),
   );
 

@@ -40,8 +40,22 @@ export function derivePaymentStatus(phase: 'pending' | 'requires_action' | 'fail
   return c.captured + c.voided >= c.authorized ? 'captured' : 'partially_captured';
 }
 
-/** What this payment still holds for the order: authorized and not given back. */
-export const liveAuthorization = (c: Counters) => c.authorized - c.voided - c.refunded;
+/** Σ amount of a payment's operations, per kind and status. */
+export type OperationSums = (kind: OperationKind, status: 'pending' | 'succeeded') => number;
+
+/**
+ * A tender's counters: each is the larger of what its succeeded operations add up to and the
+ * operator's latest absolute figure (both are lower bounds of the operator's truth, so the
+ * larger is the better one, and replays or reordering cannot inflate it); in-flight amounts
+ * are its pending operations. captured ≤ authorized and refunded ≤ captured by construction.
+ */
+export function tenderCounters(sum: OperationSums, psp: { authorized: number; captured: number; refunded: number }): Counters & { capturePending: number; refundPending: number } {
+  const refunded = Math.max(sum('refund', 'succeeded'), psp.refunded);
+  const captured = Math.max(sum('capture', 'succeeded'), psp.captured, refunded);
+  const authorized = Math.max(sum('authorize', 'succeeded'), psp.authorized, captured);
+  const voided = Math.min(sum('void', 'succeeded'), authorized - captured);
+  return { authorized, captured, refunded, voided, capturePending: sum('capture', 'pending'), refundPending: sum('refund', 'pending') };
+}
 
 // ---- order value ------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import { lockOrder } from '../orders/status.ts';
 import { AppError, notFound } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import { allocate, CAPTURE_ORDER } from './allocation.ts';
-import { type Counters, derivePaymentStatus, lineUnitsValue, type OperationKind, orderValue, planMoney } from './model.ts';
+import { derivePaymentStatus, lineUnitsValue, type OperationKind, orderValue, planMoney, tenderCounters } from './model.ts';
 import { type AuthorizeResult, type CaptureResult, type ProviderName, ProviderUnavailable, type RefundResult, type VoidResult } from './provider.ts';
 
 export type PaymentRow = Selectable<PaymentTable>;
@@ -45,12 +45,7 @@ export async function lockPayment(trx: Trx, id: string): Promise<PaymentRow | un
 type Phase = 'pending' | 'requires_action' | 'failed' | 'authorized';
 const phaseOf = (p: PaymentRow): Phase => (p.status === 'pending' || p.status === 'requires_action' || p.status === 'failed' ? p.status : 'authorized');
 
-/**
- * Recomputes the payment's counters: each is the larger of what its succeeded operations add
- * up to and the operator's latest absolute figure (both are lower bounds of the operator's
- * truth, so the larger is the better one, and replays or reordering cannot inflate it);
- * in-flight amounts come from the pending operations. Appends one event per change.
- */
+/** Recomputes the payment's counters from its operations (tenderCounters); appends one event per change. */
 export async function settle(ctx: Ctx, trx: Trx, p: PaymentRow, now: number, opts: { phase?: Phase; source?: string; operationId?: string } = {}): Promise<PaymentRow> {
   const sums = await trx
     .selectFrom('payment_operations')
@@ -59,16 +54,10 @@ export async function settle(ctx: Ctx, trx: Trx, p: PaymentRow, now: number, opt
     .where('payment_id', '=', p.id)
     .groupBy(['kind', 'status'])
     .execute();
-  const s = (kind: OperationKind, status: string) => Number(sums.find((r) => r.kind === kind && r.status === status)?.total ?? 0);
-  const refunded = Math.max(s('refund', 'succeeded'), p.psp_refunded);
-  const captured = Math.max(s('capture', 'succeeded'), p.psp_captured, refunded);
-  const authorized = Math.max(s('authorize', 'succeeded'), p.psp_authorized, captured);
-  const voided = Math.min(s('void', 'succeeded'), authorized - captured);
-  const next: Counters = { authorized, captured, refunded, voided };
+  const c = tenderCounters((kind, status) => Number(sums.find((r) => r.kind === kind && r.status === status)?.total ?? 0), { authorized: p.psp_authorized, captured: p.psp_captured, refunded: p.psp_refunded });
+  const { authorized, captured, refunded, voided, capturePending, refundPending } = c;
   const phase = opts.phase ?? (authorized > 0 ? 'authorized' : phaseOf(p));
-  const status = derivePaymentStatus(phase, next);
-  const capturePending = s('capture', 'pending');
-  const refundPending = s('refund', 'pending');
+  const status = derivePaymentStatus(phase, c);
 
   const base = { payment_id: p.id, order_id: p.order_id, provider: p.provider, method: p.method, currency: p.currency, authorized, captured, refunded, status, ...(opts.source ? { source: opts.source } : {}), ...(opts.operationId ? { operation_id: opts.operationId } : {}) };
   const events: Array<{ type: string; payload: object }> = [];

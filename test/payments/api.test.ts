@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/auth/keys.ts';
 import { checkIntegrity } from '../../src/inventory/integrity.ts';
 import { checkOrderIntegrity } from '../../src/orders/integrity.ts';
+import { checkPaymentIntegrity } from '../../src/payments/integrity.ts';
 import { sweepOrders } from '../../src/orders/scheduler.ts';
 import type { SandboxDelivery } from '../../src/payments/providers/sandbox.ts';
 import { expectError, type Json, positions, seedStock } from '../api/helpers.ts';
@@ -42,6 +43,7 @@ describe.each(BACKENDS)('payments through the API on %s', (backend) => {
     try {
       expect((await checkIntegrity(env.ctx.store.db)).issues).toEqual([]);
       expect((await checkOrderIntegrity(env.ctx.store.db)).issues).toEqual([]);
+      expect((await checkPaymentIntegrity(env.ctx.store.db)).issues).toEqual([]);
     } finally {
       await env.close();
     }

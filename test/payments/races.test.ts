@@ -8,6 +8,7 @@ import { createApiKey } from '../../src/auth/keys.ts';
 import type { Ctx } from '../../src/context.ts';
 import { checkIntegrity } from '../../src/inventory/integrity.ts';
 import { checkOrderIntegrity } from '../../src/orders/integrity.ts';
+import { checkPaymentIntegrity } from '../../src/payments/integrity.ts';
 import { type CaptureRequest, type PaymentProvider, ProviderUnavailable, type RefundRequest } from '../../src/payments/provider.ts';
 import type { SandboxDelivery, SandboxProvider } from '../../src/payments/providers/sandbox.ts';
 import { createRefund, sweepPayments } from '../../src/payments/service.ts';
@@ -78,6 +79,7 @@ describe.each(BACKENDS)('payment races on %s', (backend) => {
     try {
       expect((await checkIntegrity(env.ctx.store.db)).issues).toEqual([]);
       expect((await checkOrderIntegrity(env.ctx.store.db)).issues).toEqual([]);
+      expect((await checkPaymentIntegrity(env.ctx.store.db)).issues).toEqual([]);
     } finally {
       await env.close();
     }
@@ -241,5 +243,9 @@ describe.each(BACKENDS)('payment races on %s', (backend) => {
     const { paymentId } = await paidOrder('CHECK', 1);
     await expect(env.ctx.store.db.updateTable('payments').set((eb) => ({ refunded: eb('captured', '+', 1) })).where('id', '=', paymentId).execute()).rejects.toThrow();
     await expect(env.ctx.store.db.updateTable('payments').set((eb) => ({ captured: eb('authorized', '+', 1) })).where('id', '=', paymentId).execute()).rejects.toThrow();
+    // A counter changed behind the operations' back is reported by the integrity check (then put back).
+    await env.ctx.store.db.updateTable('payments').set({ refunded: 1 }).where('id', '=', paymentId).execute();
+    expect((await checkPaymentIntegrity(env.ctx.store.db)).issues).toEqual([{ kind: 'counter_vs_operations', payment_id: paymentId, detail: 'refunded is 1, its operations make it 0' }]);
+    await env.ctx.store.db.updateTable('payments').set({ refunded: 0 }).where('id', '=', paymentId).execute();
   });
 });
