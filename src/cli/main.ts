@@ -9,6 +9,7 @@ import { RecentMarks } from '../availability/dirty.ts';
 import { loadConfig } from '../config.ts';
 import type { Ctx } from '../context.ts';
 import { loadDemo, isEmpty } from '../demo/network.ts';
+import { DEMO_GIFT_CARD } from '../demo/orders.ts';
 import { importStockCsv } from '../inventory/import.ts';
 import { checkIntegrity } from '../inventory/integrity.ts';
 import { checkOrderIntegrity } from '../orders/integrity.ts';
@@ -39,7 +40,7 @@ function demoKeyFile(): string {
 
 async function serve(opts: { demoIfEmpty: boolean }): Promise<void> {
   const config = loadConfig();
-  const rt = await startRuntime(config, { logger: { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] } });
+  const rt = await startRuntime(config, { logger: { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["stripe-signature"]', 'req.headers["sandbox-signature"]'] } });
   const banner: string[] = [];
   if (opts.demoIfEmpty && (await isEmpty(rt.ctx))) {
     process.stdout.write('Empty store: loading the demo network…\n');
@@ -60,6 +61,9 @@ async function serve(opts: { demoIfEmpty: boolean }): Promise<void> {
   banner.push(`API docs: ${url}/docs   OpenAPI: ${url}/openapi.json`);
   banner.push(`Try: curl -H "Authorization: Bearer <key>" "${url}/availability/SKU-00001?channel=web&view=locations"`);
   banner.push(`     curl -H "Authorization: Bearer <key>" "${url}/orders?limit=5"`);
+  if (rt.ctx.payments.sandbox) {
+    banner.push(`Payments: sandbox operator (test tokens tok_sandbox_visa, tok_sandbox_3ds, tok_sandbox_decline…), demo gift card ${DEMO_GIFT_CARD}; capture ${config.payments.capturePolicy.replace('_', ' ')}`);
+  }
   process.stdout.write(`\n${banner.join('\n')}\n\n`);
   const shutdown = async () => {
     await rt.stop();
