@@ -218,6 +218,21 @@ describe.each(BACKENDS)('payments through the API on %s', (backend) => {
     expect((await payments(o.id))[0]).toMatchObject({ authorized: 1500, voided: 1500, captured: 0, status: 'voided' });
   });
 
+  it('a partly paid order expires: the gift card it held is given back', async () => {
+    const gc = (await env.app.inject({ method: 'POST', url: '/gift-cards', headers: env.auth(), payload: { currency: 'EUR', amount: 3000 } })).json();
+    const o = await capture('PART-1', [['A1', 2, 2000]]);
+    await payOk(o.id, { method: 'gift_card', amount: 2000, token: gc.code });
+    expectError(await pay(o.id, { method: 'card', amount: 2500, token: 'tok_sandbox_insufficient_funds' }), 402, 'payment_declined');
+    const held = () => env.ctx.store.db.selectFrom('gift_cards').select(['balance', 'held']).where('id', '=', gc.id).executeTakeFirstOrThrow();
+    expect(await held()).toEqual({ balance: 3000, held: 2000 });
+    env.clock.advance(env.ctx.orders.paymentTtlMs + 1);
+    await sweepOrders(env.ctx);
+    expect((await getOrder(o.id)).status).toBe('expired');
+    expect(await held()).toEqual({ balance: 3000, held: 0 });
+    const gift = (await payments(o.id)).find((p: Json) => p.method === 'gift_card');
+    expect(gift).toMatchObject({ status: 'voided', authorized: 2000, voided: 2000 });
+  });
+
   it('cancellation before capture voids; after capture (capture at validation) refunds', async () => {
     const a = await capture('CXL-1', [['A1', 1, 1000]]);
     await payOk(a.id, { method: 'card', amount: 1500, token: 'tok_sandbox_visa' });
@@ -278,6 +293,18 @@ describe.each(BACKENDS)('payments through the API on %s', (backend) => {
     expect((await payments(id, paris))[0]).toMatchObject({ refunded: 1000, refund_pending: 0, status: 'partially_refunded' });
     const rs = (await env.app.inject({ method: 'GET', url: `/orders/${id}/refunds`, headers: env.auth(paris) })).json().refunds;
     expect(rs[0].status).toBe('succeeded');
+  });
+
+  it('an operator that fails transiently is retried with the same idempotency key: one authorization', async () => {
+    const o = await capture('TRANS-1', [['A1', 1, 1000]]);
+    const r = await payOk(o.id, { method: 'card', amount: 1500, token: 'tok_sandbox_transient' });
+    expect(r.payment).toMatchObject({ status: 'authorized', authorized: 1500 });
+    expect(r.order.status).toBe('validated');
+    const ops = await env.ctx.store.db.selectFrom('payment_operations').select(['idempotency_key', 'attempts']).where('order_id', '=', o.id).execute();
+    expect(ops).toHaveLength(1);
+    const calls = await env.ctx.store.db.selectFrom('sandbox_psp_requests').select('attempts').where('idempotency_key', '=', ops[0].idempotency_key).executeTakeFirstOrThrow();
+    expect(calls.attempts).toBe(2);
+    expect(await env.ctx.store.db.selectFrom('sandbox_psp_payments').select('ref').where('order_id', '=', o.id).execute()).toHaveLength(1);
   });
 
   it('an Idempotency-Key replays the authorization: one payment, one call', async () => {
