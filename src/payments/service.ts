@@ -92,6 +92,28 @@ export async function settle(ctx: Ctx, trx: Trx, p: PaymentRow, now: number, opt
 const freeToCapture = (p: PaymentRow) => Math.max(0, p.authorized - p.voided - p.captured - p.capture_pending);
 const freeToRefund = (p: PaymentRow) => Math.max(0, p.captured - p.refunded - p.refund_pending);
 
+/** A new operation row: pending (an intent) or already succeeded (what a terminal reported). */
+export function operationRow(id: string, paymentId: string, orderId: string, kind: OperationKind, amount: number, now: number, done: { source: string; providerRef: string | null } | null) {
+  return {
+    id,
+    payment_id: paymentId,
+    order_id: orderId,
+    kind,
+    amount,
+    status: done ? 'succeeded' : 'pending',
+    idempotency_key: done?.source === 'external' ? `ext_${id}` : `oms_${id}`,
+    provider_ref: done?.providerRef ?? null,
+    refund_id: null,
+    fulfillment_id: null,
+    failure_code: null,
+    failure_message: null,
+    next_attempt_at: null,
+    source: done?.source ?? null,
+    created_at: now,
+    completed_at: done ? now : null,
+  };
+}
+
 /**
  * Records an operation's intent on a locked, settled payment, if it fits beside what is
  * already in flight (the check that keeps twenty parallel refunds within the capture).
@@ -100,29 +122,11 @@ async function intend(trx: Trx, p: PaymentRow, kind: Exclude<OperationKind, 'aut
   if (kind === 'capture' && (amount <= 0 || amount > freeToCapture(p))) return null;
   if (kind === 'refund' && (amount <= 0 || amount > freeToRefund(p))) return null;
   if (kind === 'void' && amount <= 0) return null;
-  const id = newId('pop');
+  // The caller runs it right after commit; the scheduler takes it over only after this.
+  const row = { ...operationRow(newId('pop'), p.id, p.order_id, kind, amount, now, null), refund_id: opts.refundId ?? null, final: opts.final ? 1 : 0, next_attempt_at: now + opts.retryAfterMs };
   return trx
     .insertInto('payment_operations')
-    .values({
-      id,
-      payment_id: p.id,
-      order_id: p.order_id,
-      kind,
-      amount,
-      status: 'pending',
-      idempotency_key: `oms_${id}`,
-      provider_ref: null,
-      refund_id: opts.refundId ?? null,
-      fulfillment_id: null,
-      final: opts.final ? 1 : 0,
-      failure_code: null,
-      failure_message: null,
-      // The caller runs it right after commit; the scheduler takes it over only after this.
-      next_attempt_at: now + opts.retryAfterMs,
-      source: null,
-      created_at: now,
-      completed_at: null,
-    })
+    .values(row)
     .returningAll()
     .executeTakeFirstOrThrow();
 }
@@ -423,6 +427,30 @@ export interface PaymentOutcome {
   validated: Validated | null;
 }
 
+/** A new tender row (status pending until its first operation settles it). */
+function paymentRow(id: string, orderId: string, now: number, actor: ActorRef, set: { provider: ProviderName; method: TenderMethod; currency: string; amount: number; providerRef?: string; card?: { brand: string; last4: string }; terminalId?: string }) {
+  return {
+    id,
+    order_id: orderId,
+    provider: set.provider,
+    method: set.method,
+    currency: set.currency,
+    amount: set.amount,
+    status: 'pending',
+    provider_ref: set.providerRef ?? null,
+    action_url: null,
+    card_brand: set.card?.brand ?? null,
+    card_last4: set.card?.last4 ?? null,
+    terminal_id: set.terminalId ?? null,
+    failure_code: null,
+    failure_message: null,
+    created_by: actor.keyId,
+    version: 1,
+    created_at: now,
+    updated_at: now,
+  };
+}
+
 /** Which operator takes a method when the request names none. */
 export function providerFor(ctx: Ctx, method: TenderMethod, named?: ProviderName): ProviderName {
   if (named) return named;
@@ -460,33 +488,8 @@ export async function authorizePayment(ctx: Ctx, orderId: string, input: Authori
     if (input.amount > left) throw new AppError('payment_exceeds_due', `The order has ${left} left to pay; this payment is for ${input.amount}`, { outstanding: left });
     const paymentId = newId('pay');
     const opId = newId('pop');
-    await trx
-      .insertInto('payments')
-      .values({
-        id: paymentId,
-        order_id: orderId,
-        provider: providerName,
-        method: input.method,
-        currency: o.currency,
-        amount: input.amount,
-        status: 'pending',
-        provider_ref: null,
-        action_url: null,
-        card_brand: null,
-        card_last4: null,
-        terminal_id: null,
-        failure_code: null,
-        failure_message: null,
-        created_by: actor.keyId,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-      })
-      .execute();
-    await trx
-      .insertInto('payment_operations')
-      .values({ id: opId, payment_id: paymentId, order_id: orderId, kind: 'authorize', amount: input.amount, status: 'pending', idempotency_key: `oms_${opId}`, provider_ref: null, refund_id: null, fulfillment_id: null, failure_code: null, failure_message: null, next_attempt_at: null, source: null, created_at: now, completed_at: null })
-      .execute();
+    await trx.insertInto('payments').values(paymentRow(paymentId, orderId, now, actor, { provider: providerName, method: input.method, currency: o.currency, amount: input.amount })).execute();
+    await trx.insertInto('payment_operations').values(operationRow(opId, paymentId, orderId, 'authorize', input.amount, now, null)).execute();
     return { paymentId, opId };
   });
   const done = await executeOperation(ctx, opId, { token: input.token, returnUrl: input.returnUrl });
@@ -537,34 +540,21 @@ export async function recordTerminalPayment(ctx: Ctx, orderId: string, input: Te
     const id = newId('pay');
     await trx
       .insertInto('payments')
-      .values({
-        id,
-        order_id: orderId,
-        provider: 'card_terminal',
-        method: 'card_present',
-        currency: input.currency,
-        amount: input.amount,
-        status: 'pending',
-        provider_ref: input.transactionReference,
-        action_url: null,
-        card_brand: input.cardBrand.toLowerCase(),
-        card_last4: input.cardLast4,
-        terminal_id: input.terminalId,
-        failure_code: null,
-        failure_message: null,
-        created_by: actor.keyId,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-      })
+      .values(
+        paymentRow(id, orderId, now, actor, {
+          provider: 'card_terminal',
+          method: 'card_present',
+          currency: input.currency,
+          amount: input.amount,
+          providerRef: input.transactionReference,
+          card: { brand: input.cardBrand.toLowerCase(), last4: input.cardLast4 },
+          terminalId: input.terminalId,
+        }),
+      )
       .execute();
-    for (const kind of ['authorize', 'capture'] as const) {
-      const opId = newId('pop');
-      await trx
-        .insertInto('payment_operations')
-        .values({ id: opId, payment_id: id, order_id: orderId, kind, amount: input.amount, status: 'succeeded', idempotency_key: `oms_${opId}`, provider_ref: kind === 'authorize' ? input.transactionReference : null, refund_id: null, fulfillment_id: null, failure_code: null, failure_message: null, next_attempt_at: null, source: 'terminal', created_at: now, completed_at: now })
-        .execute();
-    }
+    // Approved at the terminal: authorized and captured at once (the authorization names the transaction).
+    await trx.insertInto('payment_operations').values(operationRow(newId('pop'), id, orderId, 'authorize', input.amount, now, { source: 'terminal', providerRef: input.transactionReference })).execute();
+    await trx.insertInto('payment_operations').values(operationRow(newId('pop'), id, orderId, 'capture', input.amount, now, { source: 'terminal', providerRef: null })).execute();
     const p = (await lockPayment(trx, id)) as PaymentRow;
     await settle(ctx, trx, p, now, { phase: 'authorized', source: 'terminal' });
     const v = await validateIfCovered(ctx, trx, orderId, actor);

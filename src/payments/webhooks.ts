@@ -10,7 +10,7 @@ import { lockOrder } from '../orders/status.ts';
 import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import type { Headers, PaymentEvent, ProviderName } from './provider.ts';
-import { lockPayment, type PaymentRow, planOrderMoney, refreshRefund, runOperations, settle, SYSTEM_ACTOR, validateIfCovered } from './service.ts';
+import { lockPayment, operationRow, type PaymentRow, planOrderMoney, refreshRefund, runOperations, settle, SYSTEM_ACTOR, validateIfCovered } from './service.ts';
 
 export interface WebhookResult {
   received: number;
@@ -131,11 +131,7 @@ async function applyToPayment(ctx: Ctx, trx: Trx, p: PaymentRow, e: PaymentEvent
         // Cancelled at the operator (its dashboard, or an authorization that lapsed): release what is left.
         const left = p.authorized - p.voided - p.captured;
         if (left > 0) {
-          const id = newId('pop');
-          await trx
-            .insertInto('payment_operations')
-            .values({ id, payment_id: p.id, order_id: p.order_id, kind: 'void', amount: left, status: 'succeeded', idempotency_key: `ext_${id}`, provider_ref: null, refund_id: null, fulfillment_id: null, failure_code: null, failure_message: null, next_attempt_at: null, source: 'external', created_at: now, completed_at: now })
-            .execute();
+          await trx.insertInto('payment_operations').values(operationRow(newId('pop'), p.id, p.order_id, 'void', left, now, { source: 'external', providerRef: null })).execute();
         }
       }
       return settle(ctx, trx, p, now, { source: 'webhook' });
@@ -154,10 +150,9 @@ async function applyToPayment(ctx: Ctx, trx: Trx, p: PaymentRow, e: PaymentEvent
           await trx.updateTable('payment_operations').set({ provider_ref: e.refundRef }).where('id', '=', known.id).execute();
         }
       } else if (e.status === 'succeeded') {
-        const id = newId('pop');
         await trx
           .insertInto('payment_operations')
-          .values({ id, payment_id: p.id, order_id: p.order_id, kind: 'refund', amount: e.amount, status: 'succeeded', idempotency_key: `ext_${id}`, provider_ref: e.refundRef, refund_id: null, fulfillment_id: null, failure_code: null, failure_message: null, next_attempt_at: null, source: 'external', created_at: now, completed_at: now })
+          .values(operationRow(newId('pop'), p.id, p.order_id, 'refund', e.amount, now, { source: 'external', providerRef: e.refundRef }))
           .onConflict((oc) => oc.columns(['payment_id', 'provider_ref']).doNothing())
           .execute();
       }

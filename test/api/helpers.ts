@@ -1,6 +1,10 @@
 // Shared helpers for the HTTP API suites: the error-body contract, a fingerprint of all
 // stored state (to prove a refused request changed nothing), and small request shortcuts.
 import { expect } from 'vitest';
+import type { DbOrTrx } from '../../src/db/database.ts';
+import { checkIntegrity } from '../../src/inventory/integrity.ts';
+import { checkOrderIntegrity } from '../../src/orders/integrity.ts';
+import { checkPaymentIntegrity } from '../../src/payments/integrity.ts';
 import type { ApiEnv } from '../support/backends.ts';
 
 /** A JSON body under test: its shape is what the assertions check, at run time. */
@@ -103,3 +107,10 @@ export const TWO_CHANNELS = [
   { code: 'web', name: 'Web', type: 'web' as const },
   { code: 'pos', name: 'Point of sale', type: 'store' as const, locationTypes: ['store' as const] },
 ];
+
+/** `oms check` in a test: stock counters = ledgers, orders = fulfilment orders, tenders = operations. */
+export async function expectBooksBalance(db: DbOrTrx): Promise<void> {
+  expect((await checkIntegrity(db)).issues).toEqual([]);
+  expect((await checkOrderIntegrity(db)).issues).toEqual([]);
+  expect((await checkPaymentIntegrity(db)).issues).toEqual([]);
+}

@@ -4,12 +4,9 @@
 // cancellations that void or refund; card numbers refused; and the integrity check after each.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/auth/keys.ts';
-import { checkIntegrity } from '../../src/inventory/integrity.ts';
-import { checkOrderIntegrity } from '../../src/orders/integrity.ts';
-import { checkPaymentIntegrity } from '../../src/payments/integrity.ts';
 import { sweepOrders } from '../../src/orders/scheduler.ts';
 import type { SandboxDelivery } from '../../src/payments/providers/sandbox.ts';
-import { expectError, type Json, positions, seedStock } from '../api/helpers.ts';
+import { expectBooksBalance, expectError, type Json, positions, seedStock } from '../api/helpers.ts';
 import { type ApiEnv, BACKENDS, createApiEnv } from '../support/backends.ts';
 import { homeOrderBody, smallNetwork } from '../support/fixtures.ts';
 
@@ -41,9 +38,7 @@ describe.each(BACKENDS)('payments through the API on %s', (backend) => {
   afterEach(async () => {
     if (!env) return;
     try {
-      expect((await checkIntegrity(env.ctx.store.db)).issues).toEqual([]);
-      expect((await checkOrderIntegrity(env.ctx.store.db)).issues).toEqual([]);
-      expect((await checkPaymentIntegrity(env.ctx.store.db)).issues).toEqual([]);
+      await expectBooksBalance(env.ctx.store.db);
     } finally {
       await env.close();
     }

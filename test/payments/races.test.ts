@@ -6,13 +6,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/auth/keys.ts';
 import type { Ctx } from '../../src/context.ts';
-import { checkIntegrity } from '../../src/inventory/integrity.ts';
-import { checkOrderIntegrity } from '../../src/orders/integrity.ts';
 import { checkPaymentIntegrity } from '../../src/payments/integrity.ts';
 import { type CaptureRequest, type PaymentProvider, ProviderUnavailable, type RefundRequest } from '../../src/payments/provider.ts';
 import type { SandboxDelivery, SandboxProvider } from '../../src/payments/providers/sandbox.ts';
 import { createRefund, sweepPayments } from '../../src/payments/service.ts';
-import { expectError, type Json, seedStock } from '../api/helpers.ts';
+import { expectBooksBalance, expectError, type Json, seedStock } from '../api/helpers.ts';
 import { type ApiEnv, BACKENDS, createApiEnv } from '../support/backends.ts';
 import { homeOrderBody, smallNetwork } from '../support/fixtures.ts';
 
@@ -77,9 +75,7 @@ describe.each(BACKENDS)('payment races on %s', (backend) => {
   afterEach(async () => {
     if (!env) return;
     try {
-      expect((await checkIntegrity(env.ctx.store.db)).issues).toEqual([]);
-      expect((await checkOrderIntegrity(env.ctx.store.db)).issues).toEqual([]);
-      expect((await checkPaymentIntegrity(env.ctx.store.db)).issues).toEqual([]);
+      await expectBooksBalance(env.ctx.store.db);
     } finally {
       await env.close();
     }

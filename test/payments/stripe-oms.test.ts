@@ -4,11 +4,8 @@
 // a rotated secret, changes nothing more; a decline and a 3-D Secure step.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/auth/keys.ts';
-import { checkIntegrity } from '../../src/inventory/integrity.ts';
-import { checkOrderIntegrity } from '../../src/orders/integrity.ts';
-import { checkPaymentIntegrity } from '../../src/payments/integrity.ts';
 import { StripeProvider } from '../../src/payments/providers/stripe.ts';
-import { expectError, type Json, seedStock } from '../api/helpers.ts';
+import { expectBooksBalance, expectError, type Json, seedStock } from '../api/helpers.ts';
 import { type ApiEnv, BACKENDS, createApiEnv } from '../support/backends.ts';
 import { homeOrderBody, smallNetwork } from '../support/fixtures.ts';
 import { signedDelivery, StripeStandin } from '../support/stripe-standin.ts';
@@ -44,9 +41,7 @@ describe.each(BACKENDS)('the OMS on Stripe (stand-in) on %s', (backend) => {
   afterEach(async () => {
     if (!env) return;
     try {
-      expect((await checkIntegrity(env.ctx.store.db)).issues).toEqual([]);
-      expect((await checkOrderIntegrity(env.ctx.store.db)).issues).toEqual([]);
-      expect((await checkPaymentIntegrity(env.ctx.store.db)).issues).toEqual([]);
+      await expectBooksBalance(env.ctx.store.db);
     } finally {
       await env.close();
     }

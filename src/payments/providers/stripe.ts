@@ -347,11 +347,9 @@ export function mapEvent(event: Stripe.Event): WebhookVerdict {
     const paymentId = meta(pi.metadata, STRIPE_METADATA.payment);
     return { ...base, providerRef: pi.id, ...(paymentId ? { paymentId } : {}) };
   };
-  const fromRefund = (r: Stripe.Refund): PaymentEvent | null => {
-    const providerRef = idOf(r.payment_intent);
-    if (!providerRef) return null;
+  /** A refund, under its PaymentIntent (the charge's, for charge.refunded), with the charge's totals when known. */
+  const refundEvent = (r: Stripe.Refund, providerRef: string, paymentId: string | undefined, totals: { refundedTotal?: number; capturedTotal?: number } = {}): PaymentEvent => {
     const operationId = meta(r.metadata, STRIPE_METADATA.operation);
-    const paymentId = meta(r.metadata, STRIPE_METADATA.payment);
     return {
       ...base,
       providerRef,
@@ -360,8 +358,13 @@ export function mapEvent(event: Stripe.Event): WebhookVerdict {
       refundRef: r.id,
       amount: r.amount,
       status: refundStatus(r.status),
+      ...totals,
       ...(operationId ? { operationId } : {}),
     };
+  };
+  const fromRefund = (r: Stripe.Refund): PaymentEvent | null => {
+    const providerRef = idOf(r.payment_intent);
+    return providerRef ? refundEvent(r, providerRef, meta(r.metadata, STRIPE_METADATA.payment)) : null;
   };
 
   switch (event.type) {
@@ -413,22 +416,7 @@ export function mapEvent(event: Stripe.Event): WebhookVerdict {
       const listed = ch.refunds?.data ?? [];
       if (!providerRef || listed.length === 0) return ignored(`${event.type} (no refunds listed; the refund.* events carry them)`);
       const paymentId = meta(ch.metadata, STRIPE_METADATA.payment);
-      const events: PaymentEvent[] = listed.map((r) => {
-        const operationId = meta(r.metadata, STRIPE_METADATA.operation);
-        return {
-          ...base,
-          providerRef,
-          ...(paymentId ? { paymentId } : {}),
-          type: 'refund',
-          refundRef: r.id,
-          amount: r.amount,
-          status: refundStatus(r.status),
-          refundedTotal: ch.amount_refunded,
-          capturedTotal: ch.amount_captured,
-          ...(operationId ? { operationId } : {}),
-        };
-      });
-      return { ok: true, events };
+      return { ok: true, events: listed.map((r) => refundEvent(r, providerRef, paymentId, { refundedTotal: ch.amount_refunded, capturedTotal: ch.amount_captured })) };
     }
     default:
       return ignored(event.type);
