@@ -363,7 +363,22 @@ export async function completeOperation(ctx: Ctx, opId: string, outcome: Outcome
           await trx.updateTable('payments').set({ failure_code: outcome.code, failure_message: outcome.message, provider_ref: outcome.outcome === 'declined' ? (outcome.providerRef ?? p.provider_ref) : p.provider_ref }).where('id', '=', p.id).execute();
           p = await settle(ctx, trx, { ...p, failure_code: outcome.code, failure_message: outcome.message }, now, { phase: p.authorized > 0 ? 'authorized' : 'failed', source, operationId: opId });
         } else {
+          // The operator refused a capture, void or refund (an authorization that lapsed, a
+          // refund it will not make): said on the timeline for a person to look at, and not
+          // planned again from here, so a refusal cannot loop; the order's next change re-plans.
           p = await settle(ctx, trx, p, now, { source, operationId: opId });
+          const row = await trx.updateTable('payments').set((eb) => ({ version: eb('version', '+', 1) })).where('id', '=', p.id).returning('version').executeTakeFirstOrThrow();
+          await appendEvents(trx, ctx.store.dialect, now, [
+            {
+              type: 'payment.operation_failed',
+              aggregateType: 'payment',
+              aggregateId: p.id,
+              aggregateSeq: row.version,
+              payload: { payment_id: p.id, order_id: p.order_id, provider: p.provider, operation_id: opId, kind: head.kind, code: outcome.code, message: outcome.message },
+            },
+          ]);
+          await updateRefundStatus(trx, opId, now);
+          return [];
         }
         break;
       }

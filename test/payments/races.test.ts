@@ -38,6 +38,7 @@ class Wrapped implements PaymentProvider {
   calls = { capture: 0, refund: 0 };
   beforeReturn: (() => Promise<void>) | null = null;
   unavailable = false;
+  refuseCaptures = false;
   constructor(private readonly inner: SandboxProvider) {}
   authorize = (r: Parameters<PaymentProvider['authorize']>[0]) => this.inner.authorize(r);
   void = (r: Parameters<PaymentProvider['void']>[0]) => this.inner.void(r);
@@ -45,6 +46,7 @@ class Wrapped implements PaymentProvider {
   async capture(r: CaptureRequest) {
     this.calls.capture++;
     if (this.unavailable) throw new ProviderUnavailable('sandbox', 'down for the test');
+    if (this.refuseCaptures) return { outcome: 'failed' as const, code: 'authorization_expired', message: 'The authorization has expired' };
     const out = await this.inner.capture(r);
     await this.beforeReturn?.();
     return out;
@@ -232,6 +234,20 @@ describe.each(BACKENDS)('payment races on %s', (backend) => {
     expect(p).toMatchObject({ captured: 4500, capture_pending: 0, status: 'captured' });
     const psp = await env.ctx.store.db.selectFrom('sandbox_psp_payments').select(['captured']).where('payment_id', '=', paymentId).executeTakeFirstOrThrow();
     expect(psp.captured).toBe(4500);
+  });
+
+  it('a capture the operator refuses is on the timeline, once: no retry loop', async () => {
+    const { orderId, paymentId } = await paidOrder('REFUSED', 1);
+    const wrapped = new Wrapped(sandbox());
+    env.ctx.payments.use(wrapped);
+    wrapped.refuseCaptures = true;
+    await shipAll(orderId);
+    expect(wrapped.calls.capture).toBe(1);
+    expect(await payment(paymentId)).toMatchObject({ captured: 0, capture_pending: 0, status: 'authorized' });
+    const failed = await env.ctx.store.db.selectFrom('outbox').select('payload').where('aggregate_id', '=', paymentId).where('type', '=', 'payment.operation_failed').execute();
+    expect(failed.map((f) => JSON.parse(f.payload))).toEqual([expect.objectContaining({ kind: 'capture', code: 'authorization_expired' })]);
+    const timeline = (await env.app.inject({ method: 'GET', url: `/orders/${orderId}/timeline`, headers: env.auth(web) })).json().entries.map((e: Json) => e.type);
+    expect(timeline).toContain('payment.operation_failed');
   });
 
   it('the database refuses a tender refunded beyond its capture', async () => {
