@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/auth/keys.ts';
 import { sweepOrders } from '../../src/orders/scheduler.ts';
 import type { SandboxDelivery } from '../../src/payments/providers/sandbox.ts';
+import { sweepPayments } from '../../src/payments/service.ts';
 import { expectBooksBalance, expectError, type Json, positions, seedStock } from '../api/helpers.ts';
 import { type ApiEnv, BACKENDS, createApiEnv } from '../support/backends.ts';
 import { homeOrderBody, smallNetwork } from '../support/fixtures.ts';
@@ -300,6 +301,20 @@ describe.each(BACKENDS)('payments through the API on %s', (backend) => {
     const calls = await env.ctx.store.db.selectFrom('sandbox_psp_requests').select('attempts').where('idempotency_key', '=', ops[0].idempotency_key).executeTakeFirstOrThrow();
     expect(calls.attempts).toBe(2);
     expect(await env.ctx.store.db.selectFrom('sandbox_psp_payments').select('ref').where('order_id', '=', o.id).execute()).toHaveLength(1);
+  });
+
+  it('keeps webhook event ids 35 days (at least 30), then forgets them', async () => {
+    const o = await capture('KEEP-1', [['A1', 1, 1000]]);
+    await payOk(o.id, { method: 'card', amount: 1500, token: 'tok_sandbox_visa' });
+    const [d] = outbox();
+    expect((await deliver(d)).json()).toMatchObject({ applied: 1 });
+    const count = async () => (await env.ctx.store.db.selectFrom('webhook_events').select('event_id').execute()).length;
+    env.clock.advance(30 * 24 * 3600_000);
+    expect((await sweepPayments(env.ctx)).purged).toBe(0);
+    expect(await count()).toBe(1);
+    env.clock.advance(5 * 24 * 3600_000 + 1);
+    expect((await sweepPayments(env.ctx)).purged).toBe(1);
+    expect(await count()).toBe(0);
   });
 
   it('an Idempotency-Key replays the authorization: one payment, one call', async () => {
