@@ -301,6 +301,8 @@ interface Compiled {
   needAtPickup: number;
   needElsewhere: number;
   missingReasons: Map<number, string>;
+  /** "filtered out by same country" per candidate country (one string per country, not per candidate). */
+  countryReasons: Map<string, string>;
   pickupReason: string;
   criteria: Criterion[];
   tolerance: number[];
@@ -337,6 +339,7 @@ function compile(w: Work, s: Strategy): Compiled {
     needAtPickup,
     needElsewhere,
     missingReasons: new Map(),
+    countryReasons: new Map(),
     pickupReason: `filtered out: only the pickup store ${dest.pickupLocation ?? '(none)'} may serve`,
     criteria,
     tolerance: s.ranking.criteria.map((c) => c.tolerance ?? 0),
@@ -450,7 +453,14 @@ function locationFilter(w: Work, k: Compiled, i: number): string | null {
     }
     return reason;
   }
-  if (f.sameCountry && c.country !== dest.country) return `filtered out by same country: ${c.country} ≠ ${dest.country}`;
+  if (f.sameCountry && c.country !== dest.country) {
+    let reason = k.countryReasons.get(c.country);
+    if (!reason) {
+      reason = `filtered out by same country: ${c.country} ≠ ${dest.country}`;
+      k.countryReasons.set(c.country, reason);
+    }
+    return reason;
+  }
   if (f.maxDistanceKm !== undefined && w.distanceMode !== 'ignored') {
     // A degree of latitude is 111 km everywhere: farther apart than that in latitude alone is
     // too far without any trigonometry (the exact distance is computed if someone reads why).
