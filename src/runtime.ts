@@ -21,7 +21,6 @@ import { DEFAULT_ORDER_SETTINGS, type OrderSettings } from './orders/settings.ts
 import { Payments } from './payments/runtime.ts';
 import { sweepPayments } from './payments/service.ts';
 import { DEFAULT_PAYMENT_SETTINGS, type PaymentSettings } from './payments/settings.ts';
-import { ingestWebhook } from './payments/webhooks.ts';
 import { PublishedRules } from './sourcing/rule-sets.ts';
 
 /**
@@ -94,12 +93,18 @@ export async function startRuntime(config: Config, opts: { logger?: boolean | ob
     loop(config.reconcileMs, () => reconciler.tick());
     loop(config.orderSweepMs, () => sweepOrders(ctx));
     loop(config.orderSweepMs, () => sweepPayments(ctx));
-    // The sandbox operator calls back like a real one: its signed webhooks reach this OMS's
-    // webhook route logic (signature check included) a moment after each operation.
+    // The sandbox operator calls back like a real one: a moment after each operation, its
+    // signed webhook is POSTed to this OMS's webhook route (in process: Fastify's inject runs
+    // the whole route, raw-body parser and signature check included, without a socket).
     ctx.payments.log = (message) => app.log.warn(message);
     ctx.payments.deliverSandbox = (d) => {
       const t = setTimeout(() => {
-        ingestWebhook(ctx, 'sandbox', d.rawBody, d.headers).catch((err) => app.log.warn({ err: (err as Error).message }, 'sandbox webhook not applied'));
+        app
+          .inject({ method: 'POST', url: '/webhooks/payments/sandbox', headers: d.headers, payload: d.rawBody })
+          .then((r) => {
+            if (r.statusCode !== 200) app.log.warn({ status: r.statusCode, event: d.eventId }, 'sandbox webhook refused');
+          })
+          .catch((err) => app.log.warn({ err: (err as Error).message }, 'sandbox webhook not delivered'));
       }, config.payments.sandbox.webhookDelayMs);
       t.unref();
     };
