@@ -470,7 +470,8 @@ function locationFilter(w: Work, k: Compiled, i: number): string | null {
       k.farKm = Number.NaN;
       return TOO_FAR;
     }
-    const d = dist(w, i);
+    if (!w.distanceKnown[i]) measure(w, i);
+    const d = w.distance[i];
     if (Number.isNaN(d)) return NO_COORDINATES;
     if (d > f.maxDistanceKm) {
       // Formatting a distance costs more than the whole check: the run loop keeps the number
@@ -488,7 +489,15 @@ function locationFilter(w: Work, k: Compiled, i: number): string | null {
 
 /** Distance from candidate i to the destination in km (NaN when either point is unknown). */
 function dist(w: Work, i: number): number {
-  if (w.distanceKnown[i]) return w.distance[i];
+  if (!w.distanceKnown[i]) measure(w, i);
+  return w.distance[i];
+}
+
+/**
+ * Fills w.distance[i]. Returns nothing: a double returned from a call that is not inlined is
+ * boxed in a fresh heap number, and the filter asks for a distance per candidate.
+ */
+function measure(w: Work, i: number): void {
   const p = w.candidates[i].point;
   const d = w.order.destination.point;
   // haversineKm with both cosines precomputed: the same operations in the same order, so the
@@ -503,7 +512,6 @@ function dist(w: Work, i: number): number {
   }
   w.distance[i] = v;
   w.distanceKnown[i] = 1;
-  return v;
 }
 
 /** `known` when it is a number, else the distance from stable data (no scratch buffer). */
@@ -538,7 +546,9 @@ function criterionValue(w: Work, crit: Criterion, i: number, depth: number, shor
   const c = w.candidates[i];
   switch (crit) {
     case 'distance':
-      return dist(w, i);
+      // Not dist(): its double result would be boxed on return, once per ranked candidate.
+      if (!w.distanceKnown[i]) measure(w, i);
+      return w.distance[i];
     case 'priority':
       return c.priority;
     case 'stock_depth':
