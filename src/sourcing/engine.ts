@@ -649,10 +649,26 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   let m = 0;
   // A strategy limited to some location types only visits those; the others are filtered
   // out by type, and their verdicts are written only if the explanation is read.
-  let visit: number[] | null = null;
+  // The candidates of each type are listed once per network (StaticFacts.byType, ascending):
+  // one type is that list as it is, several are merged in candidate order into a scratch buffer.
+  let visit: readonly number[] | Int32Array | null = null;
+  let count = n;
   if (k.types && [...w.byType.keys()].some((t) => !k.types?.has(t))) {
-    visit = [];
-    for (let i = 0; i < n; i++) if (k.types.has(w.candidates[i].type)) visit.push(i);
+    const lists: number[][] = [];
+    for (const t of k.types) {
+      const list = w.byType.get(t)?.all;
+      if (list?.length) lists.push(list);
+    }
+    if (lists.length === 1) {
+      visit = lists[0];
+      count = lists[0].length;
+    } else {
+      const merged = scratch('visit', n, i32);
+      let c = 0;
+      for (let i = 0; i < n; i++) if (k.types.has(w.candidates[i].type)) merged[c++] = i;
+      visit = merged;
+      count = c;
+    }
   }
   const skipped = { filtered: 0, excluded: 0 };
   if (visit && k.types) {
@@ -662,7 +678,6 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
       skipped.filtered += v.all.length - v.excluded;
     }
   }
-  const count = visit ? visit.length : n;
   const fullOrderReason = s.filters.fullOrderOnly ? Array.from({ length: L }, (_, l) => `${FULL_ORDER}${l}`) : [];
   for (let x = 0; x < count; x++) {
     const i = visit ? visit[x] : x;
