@@ -1065,23 +1065,34 @@ interface VerdictSource {
 /** Where an attempt keeps its verdict builder: a non-enumerable symbol, invisible to JSON and to equality checks. */
 const VERDICTS = Symbol('verdicts');
 
+/** Its verdicts once built (a non-enumerable slot, defined with the attempt). */
+const VERDICTS_BUILT = Symbol('verdicts built');
+
+type LazyAttempt = AttemptExplanation & { [VERDICTS]: VerdictSource; [VERDICTS_BUILT]: CandidateVerdict[] | null };
+
+// The getters are the same two functions for every attempt of every plan. A getter made per
+// attempt (a closure over its verdict source) gave each plan's attempts hidden classes of their
+// own, reachable from the long-lived ones: every plan's working data then survived the next
+// young-generation collection and was promoted, and the collector's pauses set the p99.
+function readOutcomes(this: LazyAttempt): Partial<Record<CandidateOutcome, number>> {
+  return this[VERDICTS].outcomes();
+}
+function readCandidates(this: LazyAttempt): CandidateVerdict[] {
+  this[VERDICTS_BUILT] ??= this[VERDICTS].all();
+  return this[VERDICTS_BUILT];
+}
+
 /**
  * Adds `candidates` (every candidate's verdict) to an attempt as an enumerable property that
  * is built on first read: a plan over 1,000 locations names all of them, but a caller that
  * only needs the plan, the counts or a sample never pays for 1,000 sentences.
  */
 function attemptWithVerdicts(base: Omit<AttemptExplanation, 'candidates' | 'outcomes'>, src: VerdictSource): AttemptExplanation {
-  let cached: CandidateVerdict[] | null = null;
   const attempt = base as AttemptExplanation;
-  Object.defineProperty(attempt, 'outcomes', { enumerable: true, get: src.outcomes });
-  Object.defineProperty(attempt, 'candidates', {
-    enumerable: true,
-    get: () => {
-      cached ??= src.all();
-      return cached;
-    },
-  });
   Object.defineProperty(attempt, VERDICTS, { enumerable: false, value: src });
+  Object.defineProperty(attempt, VERDICTS_BUILT, { enumerable: false, writable: true, value: null });
+  Object.defineProperty(attempt, 'outcomes', { enumerable: true, get: readOutcomes });
+  Object.defineProperty(attempt, 'candidates', { enumerable: true, get: readCandidates });
   return attempt;
 }
 
