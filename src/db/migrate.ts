@@ -8,6 +8,7 @@ import * as m0004 from './migrations/0004_positions_fillfactor.ts';
 import * as m0005 from './migrations/0005_orders.ts';
 import * as m0006 from './migrations/0006_supply_allocations.ts';
 import * as m0007 from './migrations/0007_payments.ts';
+import * as m0008 from './migrations/0008_partial_order_indexes.ts';
 
 type DialectMigration = { up(db: Kysely<unknown>, dialect: Store['dialect']): Promise<void> };
 const ordered: Array<[string, DialectMigration]> = [
@@ -17,6 +18,7 @@ const ordered: Array<[string, DialectMigration]> = [
   ['0005_orders', m0005],
   ['0006_supply_allocations', m0006],
   ['0007_payments', m0007],
+  ['0008_partial_order_indexes', m0008],
 ];
 
 export async function migrate(store: Store): Promise<{ applied: string[] }> {
