@@ -91,8 +91,8 @@ export async function validateWithin(ctx: Ctx, trx: Trx, orderId: string, actor:
   }
   const channel = ctx.projection.allChannels().find((c) => c.id === won.channel_id);
   const number = await nextOrderNumber(trx, won.channel_id, channel?.code ?? 'ORD');
-  const tracking = newTrackingToken();
-  await trx.updateTable('orders').set({ number, tracking_token_hash: tracking.hash, tracking_expires_at: now + ctx.payments.settings.trackingTokenTtlMs }).where('id', '=', orderId).execute();
+  const tracking = issueTrackingToken(ctx, now);
+  await trx.updateTable('orders').set({ number, tracking_token_hash: tracking.hash, tracking_expires_at: tracking.expiresAt }).where('id', '=', orderId).execute();
   const released = await releaseFulfillments(ctx, trx, orderId, now);
   const t = await touchOrder(trx, orderId, now);
   await appendEvents(trx, ctx.store.dialect, now, [
@@ -100,6 +100,25 @@ export async function validateWithin(ctx: Ctx, trx: Trx, orderId: string, actor:
     ...released.map((f) => releasedEvent(ctx, f, actor)),
   ]);
   return { changed: true, number, trackingToken: tracking.token };
+}
+
+/** A new tracking token (shown once), what is stored of it, and when it stops working. */
+function issueTrackingToken(ctx: Ctx, now: number): { token: string; hash: string; expiresAt: number } {
+  return { ...newTrackingToken(), expiresAt: now + ctx.payments.settings.trackingTokenTtlMs };
+}
+
+/** A new tracking token for a validated order; the previous one stops working. */
+export async function reissueTrackingToken(ctx: Ctx, orderId: string): Promise<{ orderId: string; number: string | null; token: string; expiresAt: number }> {
+  const t = issueTrackingToken(ctx, ctx.clock.now());
+  const o = await ctx.store.db
+    .updateTable('orders')
+    .set({ tracking_token_hash: t.hash, tracking_expires_at: t.expiresAt })
+    .where('id', '=', orderId)
+    .where('validated_at', 'is not', null)
+    .returning(['id', 'number'])
+    .executeTakeFirst();
+  if (!o) throw new AppError('invalid_state', `Order '${orderId}' is not validated: it has no tracking token yet`);
+  return { orderId: o.id, number: o.number, token: t.token, expiresAt: t.expiresAt };
 }
 
 interface Released {

@@ -7,6 +7,7 @@ import type { Ctx } from '../context.ts';
 import type { Database } from '../db/schema.ts';
 import { AppError } from '../shared/errors.ts';
 import type { FulfillmentStatus, OrderStatus } from './model.ts';
+import { hashTrackingToken } from './numbering.ts';
 
 /** What a caller may see: everything (admin), one channel, or some locations. */
 export type OrderScope = { kind: 'all' } | { kind: 'channel'; channelId: number } | { kind: 'locations'; locationIds: readonly number[] };
@@ -121,4 +122,15 @@ export async function searchFulfillments(ctx: Ctx, locationIds: readonly number[
   const rows = await q.orderBy('id').limit(f.limit + 1).execute();
   const ids = rows.slice(0, f.limit).map((r) => r.id);
   return { ids, next: rows.length > f.limit ? ids[ids.length - 1] : null };
+}
+
+/** The order a customer's tracking token names, while the token works; undefined otherwise. */
+export async function orderByTrackingToken(ctx: Ctx, token: string): Promise<{ id: string; number: string | null; status: string; createdAt: number } | undefined> {
+  const o = await ctx.store.db
+    .selectFrom('orders')
+    .select(['id', 'number', 'status', 'created_at', 'tracking_expires_at'])
+    .where('tracking_token_hash', '=', hashTrackingToken(token))
+    .executeTakeFirst();
+  if (!o || (o.tracking_expires_at ?? 0) <= ctx.clock.now()) return undefined;
+  return { id: o.id, number: o.number, status: o.status, createdAt: o.created_at };
 }

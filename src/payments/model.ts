@@ -1,7 +1,6 @@
 // The payment vocabulary (DOMAIN §4) and the pure money rules: a payment's status from its
 // counters, an order's value (what is owed, what has shipped), and what the OMS must do with
 // an order's money to match it (capture, refund, release). No I/O.
-import type { TenderMethod } from '../orders/model.ts';
 
 export const PAYMENT_STATUSES = [
   'pending',
@@ -18,9 +17,6 @@ export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
 export const OPERATION_KINDS = ['authorize', 'capture', 'void', 'refund'] as const;
 export type OperationKind = (typeof OPERATION_KINDS)[number];
-
-/** Methods a customer pays online with a token, and the provider that takes each by default. */
-export const ONLINE_METHODS: readonly TenderMethod[] = ['card', 'wallet', 'gift_card'];
 
 export interface Counters {
   authorized: number;

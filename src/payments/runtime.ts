@@ -68,10 +68,6 @@ export class Payments {
     return p;
   }
 
-  configured(): ProviderName[] {
-    return [...this.providers.keys()];
-  }
-
   async planWithin(trx: Trx, orderIds: string[]): Promise<string[]> {
     const out: string[] = [];
     for (const id of orderIds) out.push(...(await planOrderMoney(this.bound(), trx, id)));

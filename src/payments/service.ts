@@ -327,14 +327,7 @@ export async function completeOperation(ctx: Ctx, opId: string, outcome: Outcome
   const follow = await ctx.store.db.transaction().execute(async (trx): Promise<string[]> => {
     await lockOrder(trx, head.order_id);
     let p = (await lockPayment(trx, head.payment_id)) as PaymentRow;
-    const finish = (status: 'succeeded' | 'failed', extra: { amount?: number; provider_ref?: string | null; failure_code?: string; failure_message?: string } = {}) =>
-      trx
-        .updateTable('payment_operations')
-        .set({ status, completed_at: now, source, next_attempt_at: null, ...extra })
-        .where('id', '=', opId)
-        .where('status', '=', 'pending')
-        .returningAll()
-        .executeTakeFirst();
+    const finish = (status: 'succeeded' | 'failed', extra: OperationResult = {}) => finishPending(trx, opId, now, source, status, extra);
     switch (outcome.outcome) {
       case 'authorized': {
         const done = await finish('succeeded', { amount: outcome.authorized, provider_ref: outcome.providerRef });
@@ -413,6 +406,22 @@ export async function completeOperation(ctx: Ctx, opId: string, outcome: Outcome
   return validated;
 }
 
+type OperationResult = { amount?: number; provider_ref?: string | null; failure_code?: string; failure_message?: string };
+
+/**
+ * Completes an operation only if it is still pending (the API answer, its webhook or the store's
+ * terminal, whichever comes first): returns it, or undefined when another already did.
+ */
+export function finishPending(trx: Trx, opId: string, now: number, source: string, status: 'succeeded' | 'failed', extra: OperationResult = {}): Promise<OperationRow | undefined> {
+  return trx
+    .updateTable('payment_operations')
+    .set({ status, completed_at: now, source, next_attempt_at: null, ...extra })
+    .where('id', '=', opId)
+    .where('status', '=', 'pending')
+    .returningAll()
+    .executeTakeFirst();
+}
+
 /** A refund request is succeeded when every part is, failed when none did, partially failed otherwise. */
 async function updateRefundStatus(trx: Trx, opId: string, now: number): Promise<void> {
   const op = await trx.selectFrom('payment_operations').select('refund_id').where('id', '=', opId).executeTakeFirst();
@@ -440,6 +449,8 @@ export interface PaymentOutcome {
   payment: PaymentRow;
   /** Set when this payment validated the order. */
   validated: Validated | null;
+  /** The same terminal transaction was reported before: nothing changed. */
+  replayed?: boolean;
 }
 
 /** A new tender row (status pending until its first operation settles it). */
@@ -467,7 +478,7 @@ function paymentRow(id: string, orderId: string, now: number, actor: ActorRef, s
 }
 
 /** Which operator takes a method when the request names none. */
-export function providerFor(ctx: Ctx, method: TenderMethod, named?: ProviderName): ProviderName {
+function providerFor(ctx: Ctx, method: TenderMethod, named?: ProviderName): ProviderName {
   if (named) return named;
   if (method === 'gift_card') return 'gift_card';
   if (method === 'card_present') return 'card_terminal';
@@ -542,10 +553,12 @@ export interface TerminalInput {
  */
 export async function recordTerminalPayment(ctx: Ctx, orderId: string, input: TerminalInput, actor: ActorRef): Promise<PaymentOutcome> {
   const now = ctx.clock.now();
+  let replayedId: string | null = null;
   const { paymentId, validated, ops } = await ctx.store.db.transaction().execute(async (trx): Promise<{ paymentId: string; validated: Validated | null; ops: string[] }> => {
     const known = await trx.selectFrom('payments').selectAll().where('provider', '=', 'card_terminal').where('provider_ref', '=', input.transactionReference).executeTakeFirst();
     if (known) {
       if (known.order_id !== orderId || known.amount !== input.amount) throw new AppError('conflict', `Terminal transaction '${input.transactionReference}' was already reported for another order or amount`);
+      replayedId = known.id;
       return { paymentId: known.id, validated: null, ops: [] };
     }
     await openOrderForPayment(trx, orderId, input.currency);
@@ -577,7 +590,7 @@ export async function recordTerminalPayment(ctx: Ctx, orderId: string, input: Te
     return { paymentId: id, validated: v, ops: await planOrderMoney(ctx, trx, orderId) };
   });
   await runOperations(ctx, ops);
-  return finishOutcome(ctx, paymentId, orderId, validated);
+  return { ...(await finishOutcome(ctx, paymentId, orderId, validated)), replayed: ops.length === 0 && replayedId === paymentId };
 }
 
 /** The store's terminal did the card-present refund it was asked for: the refund is done. */

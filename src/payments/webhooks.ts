@@ -10,7 +10,7 @@ import { lockOrder } from '../orders/status.ts';
 import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import type { Headers, PaymentEvent, ProviderName } from './provider.ts';
-import { lockPayment, operationRow, type PaymentRow, planOrderMoney, refreshRefund, runOperations, settle, SYSTEM_ACTOR, validateIfCovered } from './service.ts';
+import { finishPending, lockPayment, operationRow, type PaymentRow, planOrderMoney, refreshRefund, runOperations, settle, SYSTEM_ACTOR, validateIfCovered } from './service.ts';
 
 export interface WebhookResult {
   received: number;
@@ -70,15 +70,10 @@ const pendingOp = (trx: Trx, paymentId: string, kind: string, opId?: string) => 
   return q.orderBy('created_at').executeTakeFirst();
 };
 
-async function completeOp(trx: Trx, opId: string, now: number, set: { status: 'succeeded' | 'failed'; amount?: number; provider_ref?: string; failure_code?: string; failure_message?: string }) {
-  return trx
-    .updateTable('payment_operations')
-    .set({ ...set, completed_at: now, source: 'webhook', next_attempt_at: null })
-    .where('id', '=', opId)
-    .where('status', '=', 'pending')
-    .returning('refund_id')
-    .executeTakeFirst();
-}
+const completeOp = (trx: Trx, opId: string, now: number, set: { status: 'succeeded' | 'failed'; amount?: number; provider_ref?: string; failure_code?: string; failure_message?: string }) => {
+  const { status, ...extra } = set;
+  return finishPending(trx, opId, now, 'webhook', status, extra);
+};
 
 async function applyToPayment(ctx: Ctx, trx: Trx, p: PaymentRow, e: PaymentEvent, now: number): Promise<PaymentRow> {
   const raise = async (set: { psp_authorized?: number; psp_captured?: number; psp_refunded?: number }) => {

@@ -114,3 +114,13 @@ export async function expectBooksBalance(db: DbOrTrx): Promise<void> {
   expect((await checkOrderIntegrity(db)).issues).toEqual([]);
   expect((await checkPaymentIntegrity(db)).issues).toEqual([]);
 }
+
+/** The afterEach of a suite that changes money or stock: the books balance, then the env closes. */
+export async function closeBalanced(env: ApiEnv | undefined): Promise<void> {
+  if (!env) return;
+  try {
+    await expectBooksBalance(env.ctx.store.db);
+  } finally {
+    await env.close();
+  }
+}

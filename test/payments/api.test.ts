@@ -7,7 +7,7 @@ import { createApiKey } from '../../src/auth/keys.ts';
 import { sweepOrders } from '../../src/orders/scheduler.ts';
 import type { SandboxDelivery } from '../../src/payments/providers/sandbox.ts';
 import { sweepPayments } from '../../src/payments/service.ts';
-import { expectBooksBalance, expectError, type Json, positions, seedStock } from '../api/helpers.ts';
+import { closeBalanced, expectError, type Json, positions, seedStock } from '../api/helpers.ts';
 import { type ApiEnv, BACKENDS, createApiEnv } from '../support/backends.ts';
 import { homeOrderBody, smallNetwork } from '../support/fixtures.ts';
 
@@ -36,14 +36,7 @@ describe.each(BACKENDS)('payments through the API on %s', (backend) => {
     env.ctx.payments.settings.capturePolicy = 'on_shipment';
   });
 
-  afterEach(async () => {
-    if (!env) return;
-    try {
-      await expectBooksBalance(env.ctx.store.db);
-    } finally {
-      await env.close();
-    }
-  });
+  afterEach(() => closeBalanced(env));
 
   // ---- helpers ----------------------------------------------------------------------------
 

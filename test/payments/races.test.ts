@@ -10,7 +10,7 @@ import { checkPaymentIntegrity } from '../../src/payments/integrity.ts';
 import { type CaptureRequest, type PaymentProvider, ProviderUnavailable, type RefundRequest } from '../../src/payments/provider.ts';
 import type { SandboxDelivery, SandboxProvider } from '../../src/payments/providers/sandbox.ts';
 import { createRefund, sweepPayments } from '../../src/payments/service.ts';
-import { expectBooksBalance, expectError, type Json, seedStock } from '../api/helpers.ts';
+import { closeBalanced, expectError, type Json, seedStock } from '../api/helpers.ts';
 import { type ApiEnv, BACKENDS, createApiEnv } from '../support/backends.ts';
 import { homeOrderBody, smallNetwork } from '../support/fixtures.ts';
 
@@ -74,14 +74,7 @@ describe.each(BACKENDS)('payment races on %s', (backend) => {
     env.ctx.payments.settings.capturePolicy = 'on_shipment';
   });
 
-  afterEach(async () => {
-    if (!env) return;
-    try {
-      await expectBooksBalance(env.ctx.store.db);
-    } finally {
-      await env.close();
-    }
-  });
+  afterEach(() => closeBalanced(env));
 
   const sandbox = () => env.ctx.payments.sandbox as SandboxProvider;
   const outbox = () => env.ctx.payments.sandboxOutbox.splice(0);

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/auth/keys.ts';
 import { StripeProvider } from '../../src/payments/providers/stripe.ts';
-import { expectBooksBalance, expectError, type Json, seedStock } from '../api/helpers.ts';
+import { closeBalanced, expectError, type Json, seedStock } from '../api/helpers.ts';
 import { type ApiEnv, BACKENDS, createApiEnv } from '../support/backends.ts';
 import { homeOrderBody, smallNetwork } from '../support/fixtures.ts';
 import { signedDelivery, StripeStandin } from '../support/stripe-standin.ts';
@@ -38,14 +38,7 @@ describe.each(BACKENDS)('the OMS on Stripe (stand-in) on %s', (backend) => {
     standin.resetCounters();
   });
 
-  afterEach(async () => {
-    if (!env) return;
-    try {
-      await expectBooksBalance(env.ctx.store.db);
-    } finally {
-      await env.close();
-    }
-  });
+  afterEach(() => closeBalanced(env));
 
   const capture = async (ref: string, units: number): Promise<Json> => {
     const r = await env.app.inject({ method: 'POST', url: '/orders', headers: env.auth(web), payload: homeOrderBody(ref, [['A1', units, 2000]]) });

@@ -5,10 +5,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Principal } from '../../auth/keys.ts';
 import type { Ctx } from '../../context.ts';
-import { hashTrackingToken, newTrackingToken } from '../../orders/numbering.ts';
 import type { TenderMethod } from '../../orders/model.ts';
-import { requireOrder } from '../../orders/changes.ts';
-import { lockOrder } from '../../orders/status.ts';
+import { reissueTrackingToken, requireOrder } from '../../orders/changes.ts';
+import { orderByTrackingToken } from '../../orders/queries.ts';
 import { PAYMENT_STATUSES } from '../../payments/model.ts';
 import { PROVIDER_NAMES, type ProviderName } from '../../payments/provider.ts';
 import { issueGiftCard } from '../../payments/providers/gift-card.ts';
@@ -244,14 +243,13 @@ export function registerPaymentRoutes(app: App, ctx: Ctx): void {
       const p = requireRole(req, 'store');
       await terminalStoreOrder(ctx, p, req.params.id);
       const b = req.body;
-      const before = await ctx.store.db.selectFrom('payments').select('id').where('provider', '=', 'card_terminal').where('provider_ref', '=', b.transaction_reference).executeTakeFirst();
       const r = await recordTerminalPayment(
         ctx,
         req.params.id,
         { terminalId: b.terminal_id, transactionReference: b.transaction_reference, amount: b.amount, currency: b.currency, cardBrand: b.card_brand, cardLast4: b.card_last4 },
         actorOf(p),
       );
-      reply.status(before ? 200 : 201);
+      reply.status(r.replayed ? 200 : 201);
       return { payment: paymentOut(r.payment), order: orderOut(ctx, await requireOrder(ctx, req.params.id)), ...(r.validated?.trackingToken ? { tracking_token: r.validated.trackingToken } : {}) };
     },
   );
@@ -347,22 +345,9 @@ export function registerPaymentRoutes(app: App, ctx: Ctx): void {
     async (req, reply) => {
       const p = requireRole(req, 'channel', 'store');
       await changeableOrder(ctx, p, req.params.id);
-      const now = ctx.clock.now();
-      const t = newTrackingToken();
-      const expires = now + ctx.payments.settings.trackingTokenTtlMs;
-      const o = await ctx.store.db.transaction().execute(async (trx) => {
-        await lockOrder(trx, req.params.id);
-        return trx
-          .updateTable('orders')
-          .set({ tracking_token_hash: t.hash, tracking_expires_at: expires })
-          .where('id', '=', req.params.id)
-          .where('validated_at', 'is not', null)
-          .returning(['id', 'number'])
-          .executeTakeFirst();
-      });
-      if (!o) throw new AppError('invalid_state', `Order '${req.params.id}' is not validated: it has no tracking token yet`);
+      const t = await reissueTrackingToken(ctx, req.params.id);
       reply.status(201);
-      return { order_id: o.id, number: o.number, tracking_token: t.token, expires_at: iso(expires) as string };
+      return { order_id: t.orderId, number: t.number, tracking_token: t.token, expires_at: iso(t.expiresAt) as string };
     },
   );
 
@@ -379,13 +364,13 @@ export function registerPaymentRoutes(app: App, ctx: Ctx): void {
       },
     },
     async (req) => {
-      const o = await ctx.store.db.selectFrom('orders').select(['id', 'number', 'status', 'created_at', 'tracking_expires_at']).where('tracking_token_hash', '=', hashTrackingToken(req.params.token)).executeTakeFirst();
-      if (!o || (o.tracking_expires_at ?? 0) <= ctx.clock.now()) throw notFound('Order for this tracking token');
+      const o = await orderByTrackingToken(ctx, req.params.token);
+      if (!o) throw notFound('Order for this tracking token');
       const a = await requireOrder(ctx, o.id);
       return {
         number: o.number,
         status: o.status,
-        placed_at: iso(o.created_at) as string,
+        placed_at: iso(o.createdAt) as string,
         lines: a.lines.map((l) => ({ sku: ctx.projection.skuById(l.sku_id)?.code ?? String(l.sku_id), quantity: l.quantity, shipped: l.shipped, cancelled: l.cancelled })),
         shipments: a.fulfillments
           .filter((f) => f.status !== 'rejected' && f.status !== 'cancelled')
