@@ -20,6 +20,7 @@ import { rng } from '../src/demo/network.ts';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -125,6 +126,31 @@ function pickSkus(fx: FigureContext, count: number): { codes: string[]; minAvail
   const ranked = fx.net.skus.map((s) => ({ code: s.code, available: fx.rt.ctx.projection.total(s.id, CHANNEL) })).sort((a, b) => b.available - a.available);
   const chosen = ranked.slice(0, Math.min(count, ranked.length));
   return { codes: chosen.map((s) => s.code), minAvailable: chosen.length ? chosen[chosen.length - 1].available : 0 };
+}
+
+// ---- CPU time of the server process during the measured run -------------------------------
+
+/**
+ * CPU time of the whole process (every thread: event loop, engine threads, GC helpers, libuv)
+ * and of the event-loop thread alone (Linux: /proc/thread-self/stat, 10 ms ticks; null
+ * elsewhere). Per order, it says where the time goes whatever the machine's speed that run.
+ */
+function cpuNow(): { process: NodeJS.CpuUsage; mainTicks: number | null } {
+  let mainTicks: number | null = null;
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    mainTicks = Number(f[11]) + Number(f[12]);
+  } catch {
+    mainTicks = null;
+  }
+  return { process: process.cpuUsage(), mainTicks };
+}
+
+function cpuSince(from: ReturnType<typeof cpuNow>): { processMs: number; mainMs: number | null } {
+  const to = cpuNow();
+  const d = process.cpuUsage(from.process);
+  return { processMs: (d.user + d.system) / 1000, mainMs: from.mainTicks === null || to.mainTicks === null ? null : (to.mainTicks - from.mainTicks) * 10 };
 }
 
 // ---- the load (child process) ----------------------------------------------------------
@@ -720,9 +746,12 @@ export async function orderCaptureHttp(fx: FigureContext): Promise<Figure> {
   sqliteTime.clear();
   let oms: OrderLoadResult;
   let all: number;
+  const cpu0 = cpuNow();
+  let cpu: ReturnType<typeof cpuSince>;
   try {
     oms = await load('run', 3, maxOrders, seconds);
   } finally {
+    cpu = cpuSince(cpu0);
     all = processStatements ?? 0;
     processStatements = null;
   }
@@ -809,6 +838,7 @@ export async function orderCaptureHttp(fx: FigureContext): Promise<Figure> {
     statements_by_kind: st.byKind,
     statements_per_order_incl_background: oms.ok ? round(all / oms.ok, 2) : null,
     // Where an order's SQLite time goes (ms per captured order, by statement kind, during the run).
+    cpu_ms_per_order: oms.ok ? { process: round(cpu.processMs / oms.ok, 3), event_loop_thread: cpu.mainMs === null ? null : round(cpu.mainMs / oms.ok, 3), other_threads: cpu.mainMs === null ? null : round((cpu.processMs - cpu.mainMs) / oms.ok, 3) } : null,
     sqlite_ms_per_order_by_kind: oms.ok && sqliteTime.size
       ? Object.fromEntries([...sqliteTime].sort((a, b) => b[1].ms - a[1].ms).slice(0, 16).map(([k, v]) => [k, round(v.ms / oms.ok, 4)]))
       : null,

@@ -71,6 +71,7 @@ export async function startRuntime(config: Config, opts: { logger?: boolean | ob
   const follower = new OutboxFollower(ctx);
   await follower.init();
   const app = await buildApp({ ctx, keys, logger: opts.logger, bodyLimit: config.bodyLimit, csvLimit: config.csvLimit });
+  const stopCheckpoints = config.sqliteCheckpointThread ? ctx.store.backgroundCheckpoints?.({ onError: (message) => app.log.error(message) }) : undefined;
   const timers: NodeJS.Timeout[] = [];
   if (opts.background !== false) {
     const loop = (ms: number, fn: () => Promise<unknown>) => {
@@ -117,6 +118,7 @@ export async function startRuntime(config: Config, opts: { logger?: boolean | ob
     async stop() {
       for (const t of timers) clearInterval(t);
       await app.close();
+      await stopCheckpoints?.();
       await ctx.store.close();
     },
   };

@@ -14,6 +14,7 @@ import {
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
+import { type CheckpointerOptions, FOREGROUND_CHECKPOINT_PAGES, startCheckpointer } from './checkpointer.ts';
 import { GroupCommitter } from './group-commit.ts';
 import type { Database } from './schema.ts';
 
@@ -33,6 +34,11 @@ export interface Store {
    * it is a transaction of its own. Inside, use only `trx`.
    */
   transact<T>(fn: (trx: Trx) => Promise<T>): Promise<T>;
+  /**
+   * SQLite file stores: moves WAL checkpoints to a thread of their own (src/db/checkpointer.ts)
+   * and returns what stops it. A running server calls it; tools and tests do not need it.
+   */
+  backgroundCheckpoints?(opts?: CheckpointerOptions): () => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -108,7 +114,7 @@ export function openSqlite(file: string): { raw: SQLite.Database; store: Store }
   raw.pragma('temp_store = MEMORY');
   // Checkpoint every ~40 MB of WAL instead of 4 MB: a million-row feed pays a tenth of the
   // checkpoint syncs; the WAL is truncated back to 64 MB after each.
-  raw.pragma('wal_autocheckpoint = 10000');
+  raw.pragma(`wal_autocheckpoint = ${FOREGROUND_CHECKPOINT_PAGES}`);
   raw.pragma('journal_size_limit = 67108864');
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(raw) }) });
   const group = new GroupCommitter(db);
@@ -119,6 +125,7 @@ export function openSqlite(file: string): { raw: SQLite.Database; store: Store }
       transact: (fn) => group.run(fn),
       dialect: 'sqlite',
       describe: `sqlite:${file}`,
+      backgroundCheckpoints: file === ':memory:' ? undefined : (opts) => startCheckpointer(raw, file, opts),
       close: () => db.destroy(),
     },
   };
