@@ -97,6 +97,13 @@ export async function bulkInsert(
   }
 }
 
+/** Tables without foreign keys: their rows may be written before any other of the batch. */
+const UNREFERENCING = new Set(['outbox', 'availability_dirty']);
+
+/** Same names and types (and, for constants, values), in the same order. */
+const sameShape = (a: ReadonlyArray<readonly unknown[]>, b: ReadonlyArray<readonly unknown[]>): boolean =>
+  a.length === b.length && a.every((x, i) => x.length === b[i].length && x.every((v, k) => v === b[i][k]));
+
 interface PendingInsert {
   table: string;
   columns: Array<[name: string, type: ColumnType]>;
@@ -114,8 +121,17 @@ interface PendingInsert {
 export class WriteBatch {
   private parts: PendingInsert[] = [];
 
+  /**
+   * Rows for a table. For a table that references no other (the outbox, dirty marks), rows of
+   * the same shape as an earlier insert (same columns, tail and constants: two lots of events
+   * of one transaction) join it, written earlier than asked: one statement fewer. Other tables'
+   * rows keep their place, after the rows they may reference.
+   */
   insert(table: string, columns: PendingInsert['columns'], rows: unknown[][], tail = '', same: PendingInsert['same'] = []): void {
-    if (rows.length) this.parts.push({ table, columns, rows, tail, same });
+    if (!rows.length) return;
+    const twin = UNREFERENCING.has(table) ? this.parts.find((p) => p.table === table && p.tail === tail && sameShape(p.columns, columns) && sameShape(p.same, same)) : undefined;
+    if (twin) twin.rows = twin.rows.concat(rows);
+    else this.parts.push({ table, columns, rows, tail, same });
   }
 
   get size(): number {

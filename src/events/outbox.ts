@@ -23,22 +23,22 @@ const EVENT_COLUMNS: Array<[string, 'text' | 'bigint']> = [
   ['aggregate_id', 'text'],
   ['aggregate_seq', 'bigint'],
   ['payload', 'text'],
+  ['occurred_at', 'bigint'],
 ];
-const eventRows = (events: DomainEvent[]) => events.map((e) => [newId('evt'), e.type, e.aggregateType, e.aggregateId, e.aggregateSeq, JSON.stringify(e.payload)]);
-const eventConstants = (now: number): Array<[string, 'text' | 'bigint', unknown]> => [
-  ['origin', 'text', PROCESS_ORIGIN],
-  ['occurred_at', 'bigint', now],
-];
+// occurred_at is a column of each row, not a constant of the statement: events of one
+// transaction stamped a moment apart still go out in one insert (see WriteBatch.insert).
+const eventRows = (events: DomainEvent[], now: number) => events.map((e) => [newId('evt'), e.type, e.aggregateType, e.aggregateId, e.aggregateSeq, JSON.stringify(e.payload), now]);
+const EVENT_CONSTANTS: Array<[string, 'text' | 'bigint', unknown]> = [['origin', 'text', PROCESS_ORIGIN]];
 
 export async function appendEvents(trx: DbOrTrx, dialect: Dialect, now: number, events: DomainEvent[]): Promise<void> {
   if (events.length === 0) return;
   // One shape of statement whatever the count: a debouncer pass can append thousands.
-  await bulkInsert(trx, dialect, 'outbox', EVENT_COLUMNS, eventRows(events), '', eventConstants(now));
+  await bulkInsert(trx, dialect, 'outbox', EVENT_COLUMNS, eventRows(events, now), '', EVENT_CONSTANTS);
 }
 
 /** The same, written with the batch's other inserts (still in the caller's transaction). */
 export function appendEventsTo(batch: WriteBatch, now: number, events: DomainEvent[]): void {
-  batch.insert('outbox', EVENT_COLUMNS, eventRows(events), '', eventConstants(now));
+  batch.insert('outbox', EVENT_COLUMNS, eventRows(events, now), '', EVENT_CONSTANTS);
 }
 
 export interface StoredEvent {
