@@ -17,6 +17,8 @@ export interface Config {
   /** How often the order scheduler sweeps (expiry, acceptance deadlines, idempotency keys). */
   orderSweepMs: number;
   poolSize: number;
+  /** PostgreSQL: the hot writes as prepared statements (off behind a pooler that cannot keep them). */
+  pgPrepared: boolean;
   /** SQLite: WAL checkpoints on a thread of their own instead of inside a COMMIT. */
   sqliteCheckpointThread: boolean;
   /** JSON file of carrier services (see docs/carriers.md); null = the built-in demo services. */
@@ -51,6 +53,7 @@ export function loadConfig(env = process.env): Config {
     reconcileMs: int('OMS_RECONCILE_MS', 10_000),
     orderSweepMs: int('OMS_ORDER_SWEEP_MS', 5_000),
     poolSize: int('OMS_PG_POOL', 10),
+    pgPrepared: int('OMS_PG_PREPARED', 1) === 1,
     sqliteCheckpointThread: int('OMS_SQLITE_CHECKPOINT_THREAD', 1) === 1,
     carriersFile: env.OMS_CARRIERS_FILE ? path.resolve(env.OMS_CARRIERS_FILE) : null,
     orders: {

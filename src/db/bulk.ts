@@ -1,7 +1,7 @@
 // Set-based statements with many rows. The SQL text for a given shape is built once and
 // reused, so a 1M-row feed costs one parse per chunk size instead of a query build per row.
 import { CompiledQuery } from 'kysely';
-import type { Dialect, DbOrTrx } from './database.ts';
+import { type Dialect, type DbOrTrx, PREPARED } from './database.ts';
 
 const cache = new Map<string, string>();
 
@@ -159,6 +159,6 @@ export class WriteBatch {
       const names = [...p.columns.map((c) => c[0]), ...p.same.map((c) => c[0])].join(', ');
       return `w${i} as (insert into ${p.table} (${names}) select *${constants.join('')} from unnest(${arrays.join(', ')}) where true ${p.tail})`;
     });
-    await execRaw(db, `with ${ctes.join(', ')} select 1`, params);
+    await execRaw(db, `${PREPARED}with ${ctes.join(', ')} select 1`, params);
   }
 }

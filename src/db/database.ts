@@ -131,10 +131,41 @@ export function openSqlite(file: string): { raw: SQLite.Database; store: Store }
   };
 }
 
-export function openPostgres(url: string, poolSize = 10): { pool: pg.Pool; store: Store } {
+/**
+ * A statement whose text starts with this comment is a prepared statement on PostgreSQL: each
+ * connection parses (and, once PostgreSQL settles on a generic plan, plans) it once, and later
+ * executions send only its name and parameters. For the hot writes whose text is long and
+ * repeats exactly (order capture's reservation UPDATE and its one-statement batch of inserts).
+ * SQLite ignores the comment (its statements are prepared and cached anyway).
+ */
+export const PREPARED = '/*prepared*/';
+const MAX_PREPARED = 200;
+
+/** Turns a marked text query into a named one on this client (pg parses a name once per connection). */
+function preparePgStatements(client: pg.PoolClient, names: Map<string, string>): void {
+  // The prototype's query, looked up at each call (whatever wraps it later still sees every call).
+  const proto = Object.getPrototypeOf(client) as { query: (...args: unknown[]) => unknown };
+  const query = (...args: unknown[]) => proto.query.apply(client, args);
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (text: unknown, ...rest: unknown[]) => {
+    if (typeof text === 'string' && text.startsWith(PREPARED) && Array.isArray(rest[0])) {
+      let name = names.get(text);
+      if (name === undefined && names.size < MAX_PREPARED) {
+        name = `oms_${names.size + 1}`;
+        names.set(text, name);
+      }
+      if (name !== undefined) return query({ name, text, values: rest[0] }, ...rest.slice(1));
+    }
+    return query(text, ...rest);
+  };
+}
+
+export function openPostgres(url: string, poolSize = 10, prepared = true): { pool: pg.Pool; store: Store } {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // An idle client that errors (server restart) must not crash the process.
   pool.on('error', () => {});
+  // One name per text for the whole pool; each connection prepares it on first use.
+  const names = new Map<string, string>();
+  if (prepared) pool.on('connect', (client) => preparePgStatements(client, names));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const u = new URL(url);
   return {
@@ -149,9 +180,9 @@ export function openPostgres(url: string, poolSize = 10): { pool: pg.Pool; store
   };
 }
 
-export function openStore(opts: { databaseUrl?: string; dataDir: string; poolSize?: number }): Store {
+export function openStore(opts: { databaseUrl?: string; dataDir: string; poolSize?: number; pgPrepared?: boolean }): Store {
   const url = opts.databaseUrl;
-  if (url && /^postgres(ql)?:\/\//.test(url)) return openPostgres(url, opts.poolSize).store;
+  if (url && /^postgres(ql)?:\/\//.test(url)) return openPostgres(url, opts.poolSize, opts.pgPrepared ?? true).store;
   if (url && url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length)).store;
   if (url) throw new Error(`DATABASE_URL must start with postgres:// or sqlite: (got scheme ${url.split(':')[0]})`);
   return openSqlite(path.join(opts.dataDir, 'oms.sqlite')).store;

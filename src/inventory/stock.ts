@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import { markDirty, markDirtyTo } from '../availability/dirty.ts';
 import type { PositionRow } from '../availability/projection.ts';
 import type { Ctx } from '../context.ts';
-import type { DbOrTrx, Dialect, Trx } from '../db/database.ts';
+import { type DbOrTrx, type Dialect, PREPARED, type Trx } from '../db/database.ts';
 import { execRaw, pgArray, valuesList, WriteBatch } from '../db/bulk.ts';
 import { appendEvents, appendEventsTo, type DomainEvent } from '../events/outbox.ts';
 import { AppError } from '../shared/errors.ts';
@@ -241,7 +241,7 @@ function reserveSql(dialect: Dialect, n: number): string {
   const returning = 'returning stock_positions.location_id, stock_positions.sku_id, stock_positions.on_hand, stock_positions.reserved, stock_positions.quarantine, stock_positions.safety_stock, stock_positions.version';
   text =
     dialect === 'postgres'
-      ? `update stock_positions set reserved = stock_positions.reserved + v.q, version = stock_positions.version + 1, updated_at = $4
+      ? `${PREPARED}update stock_positions set reserved = stock_positions.reserved + v.q, version = stock_positions.version + 1, updated_at = $4
          from (select * from unnest($1::bigint[], $2::bigint[], $3::int[]) as t(l, s, q) order by l, s) v
          where stock_positions.location_id = v.l and stock_positions.sku_id = v.s
            and stock_positions.on_hand - stock_positions.reserved - stock_positions.quarantine
