@@ -3,7 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
 
-const { file, intervalMs } = workerData;
+const { file, intervalMs, report } = workerData;
 const db = new SQLite(file, { fileMustExist: true });
 // The checkpoint syncs the WAL and the database file as the OMS's own connection would.
 db.pragma('synchronous = NORMAL');
@@ -16,7 +16,8 @@ function tick() {
   try {
     // PASSIVE: copies what it can and never waits for (or blocks) a reader or the writer.
     const [r] = db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ kind: 'checkpoint', log: r.log, checkpointed: r.checkpointed });
+    // Only when someone listens (tests): otherwise a message every interval for nothing.
+    if (report) parentPort.postMessage({ kind: 'checkpoint', log: r.log, checkpointed: r.checkpointed });
   } catch (e) {
     parentPort.postMessage({ kind: 'error', message: e instanceof Error ? e.message : String(e) });
   }

@@ -28,14 +28,19 @@ export interface CheckpointerOptions {
 
 export function startCheckpointer(raw: SQLite.Database, file: string, opts: CheckpointerOptions = {}): () => Promise<void> {
   const backstop = opts.backstopPages ?? 50_000;
-  const worker = new Worker(new URL('./checkpoint-thread.js', import.meta.url), { workerData: { file, intervalMs: opts.intervalMs ?? 200 } });
+  const worker = new Worker(new URL('./checkpoint-thread.js', import.meta.url), { workerData: { file, intervalMs: opts.intervalMs ?? 200, report: Boolean(opts.onCheckpoint) } });
   worker.unref();
   raw.pragma(`wal_autocheckpoint = ${backstop}`);
   let running = true;
-  const fallBack = (why: string) => {
-    if (!running) return;
+  /** The connection checkpoints on its own again; false if that was already so. */
+  const handBack = (): boolean => {
+    if (!running) return false;
     running = false;
     if (raw.open) raw.pragma(`wal_autocheckpoint = ${FOREGROUND_CHECKPOINT_PAGES}`);
+    return true;
+  };
+  const fallBack = (why: string) => {
+    if (!handBack()) return;
     opts.onError?.(`WAL checkpoint thread stopped (${why}); the database connection checkpoints again`);
   };
   worker.on('message', (m: { kind: 'checkpoint'; log: number; checkpointed: number } | { kind: 'error'; message: string }) => {
@@ -45,9 +50,7 @@ export function startCheckpointer(raw: SQLite.Database, file: string, opts: Chec
   worker.on('error', (e) => fallBack(e instanceof Error ? e.message : String(e)));
   worker.on('exit', (code) => fallBack(`exit code ${code}`));
   return async () => {
-    if (!running) return;
-    running = false;
-    if (raw.open) raw.pragma(`wal_autocheckpoint = ${FOREGROUND_CHECKPOINT_PAGES}`);
+    if (!handBack()) return;
     const exited = once(worker, 'exit');
     worker.postMessage('stop');
     await exited;

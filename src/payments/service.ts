@@ -553,12 +553,12 @@ export interface TerminalInput {
  */
 export async function recordTerminalPayment(ctx: Ctx, orderId: string, input: TerminalInput, actor: ActorRef): Promise<PaymentOutcome> {
   const now = ctx.clock.now();
-  let replayedId: string | null = null;
+  let replayed = false;
   const { paymentId, validated, ops } = await ctx.store.db.transaction().execute(async (trx): Promise<{ paymentId: string; validated: Validated | null; ops: string[] }> => {
     const known = await trx.selectFrom('payments').selectAll().where('provider', '=', 'card_terminal').where('provider_ref', '=', input.transactionReference).executeTakeFirst();
     if (known) {
       if (known.order_id !== orderId || known.amount !== input.amount) throw new AppError('conflict', `Terminal transaction '${input.transactionReference}' was already reported for another order or amount`);
-      replayedId = known.id;
+      replayed = true;
       return { paymentId: known.id, validated: null, ops: [] };
     }
     await openOrderForPayment(trx, orderId, input.currency);
@@ -590,7 +590,7 @@ export async function recordTerminalPayment(ctx: Ctx, orderId: string, input: Te
     return { paymentId: id, validated: v, ops: await planOrderMoney(ctx, trx, orderId) };
   });
   await runOperations(ctx, ops);
-  return { ...(await finishOutcome(ctx, paymentId, orderId, validated)), replayed: ops.length === 0 && replayedId === paymentId };
+  return { ...(await finishOutcome(ctx, paymentId, orderId, validated)), replayed };
 }
 
 /** The store's terminal did the card-present refund it was asked for: the refund is done. */
