@@ -50,8 +50,30 @@ export function parseCutoff(cutoff: string): number | null {
   return m ? +m[1] * 60 + +m[2] : null;
 }
 
-const toIsoDate = (utcMs: number): string => new Date(utcMs).toISOString().slice(0, 10);
-const dayNumber = (date: string): number => Date.parse(`${date}T00:00:00Z`) / DAY_MS;
+// Day arithmetic runs for every carrier service priced, several per shipment of every plan,
+// and each conversion formats or parses a date: both directions are remembered (a plan asks
+// about a handful of days; a long-running server, a few hundred).
+const isoOfDay = new Map<number, string>();
+const dayOfIso = new Map<string, number>();
+const toIsoDate = (utcMs: number): string => {
+  const day = Math.floor(utcMs / DAY_MS);
+  let iso = isoOfDay.get(day);
+  if (iso === undefined) {
+    iso = new Date(day * DAY_MS).toISOString().slice(0, 10);
+    if (isoOfDay.size > 10_000) isoOfDay.clear();
+    isoOfDay.set(day, iso);
+  }
+  return iso;
+};
+const dayNumber = (date: string): number => {
+  let day = dayOfIso.get(date);
+  if (day === undefined) {
+    day = Date.parse(`${date}T00:00:00Z`) / DAY_MS;
+    if (dayOfIso.size > 10_000) dayOfIso.clear();
+    dayOfIso.set(date, day);
+  }
+  return day;
+};
 const addDays = (date: string, n: number): string => toIsoDate((dayNumber(date) + n) * DAY_MS);
 
 /** Local date and minutes after midnight of an instant in a time zone. */

@@ -130,6 +130,8 @@ interface Work {
   stock: Int32Array;
   /** Units already allocated in this plan (so fallbacks never reuse them). */
   used: Int32Array;
+  /** Candidate index of each location code. */
+  index: ReadonlyMap<string, number>;
   /** Capabilities of each candidate as a bit mask (CAPS order). */
   capMask: Uint8Array;
   /** cos(latitude) per candidate, and of the destination (NaN: none). */
@@ -201,6 +203,7 @@ export function source(order: SourcingOrder, pool: CandidatePool, rules: RuleSet
     skuCount: K,
     stock,
     used: scratch('used', n * K, i32),
+    index: facts.index,
     capMask: facts.capMask,
     cosLat: facts.cosLat,
     destCosLat: order.destination.point ? Math.cos(order.destination.point.latitude * (Math.PI / 180)) : Number.NaN,
@@ -296,6 +299,8 @@ interface Compiled {
   s: Strategy;
   types: ReadonlySet<string> | null;
   typeReasons: Map<string, string>;
+  /** False once the caller visits only candidates of the strategy's types (run does). */
+  checkTypes: boolean;
   exclude: ReadonlySet<string> | null;
   /** Capabilities needed at the pickup store and anywhere else (bit masks). */
   needAtPickup: number;
@@ -311,6 +316,14 @@ interface Compiled {
   isDistance: boolean[];
   /** Criteria the ranking skips (distance without a destination). */
   skip: boolean[];
+  /**
+   * Distance criteria computed only when read (LATER in the values until then): in a
+   * lexicographic ranking where an earlier criterion decides first, distance only breaks ties,
+   * and most candidates never need it.
+   */
+  later: boolean[];
+  /** What criterionValue reads for each criterion (VALUE_…). */
+  valueKinds: Int8Array;
   /** The outcome of the last locationFilter call that rejected (saves an object per candidate). */
   outcome: CandidateOutcome;
   /** The distance of the last candidate rejected as TOO_FAR. */
@@ -331,10 +344,13 @@ function compile(w: Work, s: Strategy): Compiled {
     needAtPickup = needElsewhere;
   }
   const criteria = s.ranking.criteria.map((c) => c.criterion);
+  const skip = criteria.map((c) => c === 'distance' && w.distanceMode === 'ignored');
+  const later = criteria.map((c, j) => s.ranking.mode === 'lexicographic' && c === 'distance' && !skip[j] && skip.slice(0, j).some((skipped) => !skipped));
   return {
     s,
     types: f.locationTypes ? new Set(f.locationTypes) : null,
     typeReasons: new Map(),
+    checkTypes: true,
     exclude: f.excludeLocations?.length ? new Set(f.excludeLocations) : null,
     needAtPickup,
     needElsewhere,
@@ -345,7 +361,9 @@ function compile(w: Work, s: Strategy): Compiled {
     tolerance: s.ranking.criteria.map((c) => c.tolerance ?? 0),
     sign: criteria.map((c) => (CRITERION_BETTER[c] === 'lower' ? 1 : -1)),
     isDistance: criteria.map((c) => c === 'distance'),
-    skip: criteria.map((c) => c === 'distance' && w.distanceMode === 'ignored'),
+    skip,
+    later,
+    valueKinds: Int8Array.from(criteria, (c, j) => valueKind(c, later[j])),
     outcome: 'filtered',
     farKm: 0,
   };
@@ -397,6 +415,18 @@ class Rejections {
     if (extra !== undefined) this.extra.set(i, extra);
   }
 
+  /** Adds the rejections of each outcome to `counts`: one pass over the codes, one write per kind. */
+  countInto(counts: Partial<Record<CandidateOutcome, number>>): void {
+    const per = new Int32Array(this.kinds.length);
+    const code = this.code;
+    for (let i = 0; i < code.length; i++) per[code[i]]++;
+    for (let c = 1; c < per.length; c++) {
+      if (per[c] === 0) continue;
+      const o = this.kinds[c].outcome;
+      counts[o] = (counts[o] ?? 0) + per[c];
+    }
+  }
+
   outcome(i: number): CandidateOutcome | undefined {
     const c = this.code[i];
     return c ? this.kinds[c].outcome : undefined;
@@ -436,7 +466,7 @@ function locationFilter(w: Work, k: Compiled, i: number): string | null {
   if (k.exclude?.has(c.code)) return EXCLUDED_STRATEGY;
   const atPickup = c.code === dest.pickupLocation;
   if (f.atPickupLocation && !atPickup) return k.pickupReason;
-  if (k.types && !k.types.has(c.type)) {
+  if (k.checkTypes && k.types && !k.types.has(c.type)) {
     let reason = k.typeReasons.get(c.type);
     if (!reason) {
       reason = `filtered out by location type: ${c.type} not in ${f.locationTypes?.join('/')}`;
@@ -534,7 +564,7 @@ interface Ranked {
   m: number;
   /** Candidate index at each rank. */
   idx: Int32Array;
-  /** units[r * L + l]: what the candidate at rank r can give line l (capped at the need). */
+  /** units[r * L + l]: what the candidate at rank r can give line l (capped at the need); a scratch buffer, read by the decision only (a fallback attempt reuses it). */
   units: Int32Array;
   /** vals[r * C + j]: its value on the strategy's j-th criterion. */
   vals: Float64Array;
@@ -542,24 +572,68 @@ interface Ranked {
   scores: Float64Array | null;
 }
 
-function criterionValue(w: Work, crit: Criterion, i: number, depth: number, short: number): number {
-  const c = w.candidates[i];
+/** What the filter loop reads for each criterion (a number to switch on: it runs per candidate and criterion). */
+const VALUE_DISTANCE = 0;
+const VALUE_DISTANCE_LATER = 1;
+const VALUE_PRIORITY = 2;
+const VALUE_STOCK_DEPTH = 3;
+const VALUE_SHIPMENT_COST = 4;
+const VALUE_LEAD_TIME = 5;
+const VALUE_SHIPMENTS = 6;
+
+function valueKind(crit: Criterion, later: boolean): number {
   switch (crit) {
     case 'distance':
+      return later ? VALUE_DISTANCE_LATER : VALUE_DISTANCE;
+    case 'priority':
+      return VALUE_PRIORITY;
+    case 'stock_depth':
+      return VALUE_STOCK_DEPTH;
+    case 'shipment_cost':
+      return VALUE_SHIPMENT_COST;
+    case 'lead_time':
+      return VALUE_LEAD_TIME;
+    default:
+      return VALUE_SHIPMENTS;
+  }
+}
+
+function criterionValue(w: Work, kind: number, i: number, depth: number, short: number): number {
+  switch (kind) {
+    case VALUE_DISTANCE:
       // Not dist(): its double result would be boxed on return, once per ranked candidate.
       if (!w.distanceKnown[i]) measure(w, i);
       return w.distance[i];
-    case 'priority':
-      return c.priority;
-    case 'stock_depth':
+    case VALUE_DISTANCE_LATER:
+      return w.distanceKnown[i] ? w.distance[i] : LATER;
+    case VALUE_PRIORITY:
+      return w.candidates[i].priority;
+    case VALUE_STOCK_DEPTH:
       return depth;
-    case 'shipment_cost':
-      return c.shipmentCost;
-    case 'lead_time':
-      return w.rules.settings.handlingDays[c.type] ?? 0;
+    case VALUE_SHIPMENT_COST:
+      return w.candidates[i].shipmentCost;
+    case VALUE_LEAD_TIME:
+      return w.rules.settings.handlingDays[w.candidates[i].type] ?? 0;
     default:
       return short;
   }
+}
+
+/** A distance not computed yet (Compiled.later); real distances are ≥ 0 or NaN. */
+const LATER = -1;
+
+/**
+ * The value of the candidate at position r on criterion j. A distance left for later is
+ * computed from the candidate and the destination (stable data, not the plan's scratch
+ * buffers: verdicts may be read after the next plan) and kept.
+ */
+function valueAt(w: Work, k: Compiled, ranked: Ranked, r: number, j: number): number {
+  const at = r * k.criteria.length + j;
+  const v = ranked.vals[at];
+  if (v !== LATER || !k.later[j]) return v;
+  const km = kmTo(w, ranked.idx[r], Number.NaN);
+  ranked.vals[at] = km;
+  return km;
 }
 
 /** Negative when value a ranks before value b on the j-th criterion. Unknown distances sort last. */
@@ -670,6 +744,8 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
       count = c;
     }
   }
+  // Either every type of the network is allowed, or only the allowed types are visited.
+  k.checkTypes = false;
   const skipped = { filtered: 0, excluded: 0 };
   if (visit && k.types) {
     for (const [t, v] of w.byType) {
@@ -712,7 +788,7 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
       rejections.set(i, 'filtered', fullOrderReason[l], available(w, i, lineSku[l]));
       continue;
     }
-    for (let j = 0; j < C; j++) elVals[m * C + j] = criterionValue(w, k.criteria[j], i, depth, short);
+    for (let j = 0; j < C; j++) elVals[m * C + j] = criterionValue(w, k.valueKinds[j], i, depth, short);
     elIdx[m++] = i;
   }
 
@@ -720,15 +796,10 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   // group is one linear scan (the usual answer); a full sort happens only when the split
   // policy needs the order, or when someone reads the explanation's ranks.
   const scores0 = s.ranking.mode === 'weighted' ? weightedScores(k, m, elVals) : null;
-  // What the explanation keeps (idx, vals, scores) is in typed arrays: kept alive by the
-  // explanation, plain arrays of this size were promoted to old space on every plan.
-  let ranked: Ranked = { m, idx: new Int32Array(m), units: scratch('rankedUnits', m * L, i32), vals: new Float64Array(m * C), scores: scores0 ? new Float64Array(m) : null };
-  for (let e = 0; e < m; e++) {
-    ranked.idx[e] = elIdx[e];
-    for (let l = 0; l < L; l++) ranked.units[e * L + l] = elUnits[e * L + l];
-    for (let j = 0; j < C; j++) ranked.vals[e * C + j] = elVals[e * C + j];
-    if (scores0 && ranked.scores) ranked.scores[e] = scores0[e];
-  }
+  // What the explanation keeps (idx, vals, scores) is in typed arrays of its own (plain arrays
+  // of this size were promoted to old space on every plan), copied out of the scratch buffers
+  // natively. The units are read in place: only the decision below needs them.
+  let ranked: Ranked = { m, idx: elIdx.slice(0, m), units: elUnits, vals: elVals.slice(0, m * C), scores: scores0 };
   const cmp = (rk: Ranked, a: number, b: number): number => {
     if (rk.scores) {
       const d = rk.scores[a] - rk.scores[b];
@@ -736,7 +807,7 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
     } else {
       for (let j = 0; j < C; j++) {
         if (k.skip[j]) continue;
-        const d = diffAt(k, j, rk.vals[a * C + j], rk.vals[b * C + j]);
+        const d = k.later[j] ? diffAt(k, j, valueAt(w, k, rk, a, j), valueAt(w, k, rk, b, j)) : diffAt(k, j, rk.vals[a * C + j], rk.vals[b * C + j]);
         if (d !== 0) return d;
       }
     }
@@ -757,7 +828,8 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   let decided: { chosen: number[]; split: Omit<AttemptExplanation['split'], 'shipments'> } | null = null;
   if (holder >= 0) decided = { chosen: [holder], split: { policy, method: 'single', lowerBound: 1, note: null } };
   else if (policy === 'none') decided = { chosen: [], split: { policy, method: m ? 'single' : 'none', lowerBound: m ? 1 : null, note: m ? 'no single location holds the whole group' : 'no eligible candidate' } };
-  else {
+  else if (s.split.policy === 'max' && m > 0) decided = fillByScan(ranked, s.split.maxShipments, L, need, cmp);
+  if (!decided) {
     const order = Array.from({ length: m }, (_, e) => e).sort((a, b) => cmp(ranked, a, b));
     const permuted: Ranked = { m, idx: new Int32Array(m), units: scratch('rankedUnits2', m * L, i32), vals: new Float64Array(m * C), scores: ranked.scores ? new Float64Array(m) : null };
     order.forEach((e, r) => {
@@ -821,7 +893,7 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   const verdictAt = (r: number, rank = rankOfPosition(r)): CandidateVerdict => {
     const location = w.candidates[finalRanked.idx[r]].code;
     const criteria = shown(w, k, finalRanked, r);
-    if (chosenSet.has(r)) return { location, outcome: 'chosen', reason: chosenReason(k, finalRanked, r, split.method), rank, criteria };
+    if (chosenSet.has(r)) return { location, outcome: 'chosen', reason: chosenReason(w, k, finalRanked, r, split.method), rank, criteria };
     return { location, ...lostReason(w, k, finalRanked, r, best, split.policy), rank, criteria };
   };
   /** The `count` best positions, in rank order, without sorting them all (a bounded insertion). */
@@ -840,10 +912,7 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   const counts: Partial<Record<CandidateOutcome, number>> = {};
   if (skipped.filtered) counts.filtered = skipped.filtered;
   if (skipped.excluded) counts.excluded = skipped.excluded;
-  for (let i = 0; i < n; i++) {
-    const o = rejections.outcome(i);
-    if (o !== undefined) counts[o] = (counts[o] ?? 0) + 1;
-  }
+  rejections.countInto(counts);
   /**
    * The verdict of a candidate the loop never visited (filtered by type, or excluded before
    * that check). Built later, so it reads only what cannot change: never the scratch buffers.
@@ -860,10 +929,19 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   let counted = false;
   const outcomeCounts = () => {
     if (!counted) {
-      for (let r = 0; r < m; r++) {
-        const o = chosenSet.has(r) ? 'chosen' : lostOutcome(w, k, finalRanked, r, best, split.policy).outcome;
-        counts[o] = (counts[o] ?? 0) + 1;
-      }
+      // Counted as integers, one write per outcome: this visits every ranked candidate. Under
+      // split policy none, every candidate not chosen lost; else those lostOn says lost, and the
+      // rest were not needed (the outcomes lostReason gives).
+      let lost = 0;
+      if (split.policy !== 'none') {
+        for (let r = 0; r < m; r++) if (!chosenSet.has(r) && lostOn(w, k, finalRanked, r, best, split.policy) !== NOT_LOST) lost++;
+      } else lost = m - chosenSet.size;
+      const add = (o: CandidateOutcome, count: number) => {
+        if (count > 0) counts[o] = (counts[o] ?? 0) + count;
+      };
+      add('chosen', chosenSet.size);
+      add('lost', lost);
+      add('not_needed', m - chosenSet.size - lost);
       counted = true;
     }
     return counts;
@@ -943,6 +1021,55 @@ function describeFallback(f: Fallback): string {
   return 'left unfilled';
 }
 
+/** At most this many scans for the best unpicked location before fillByScan leaves it to a sort. */
+const MAX_FILL_SCANS = 8;
+
+/**
+ * Split policy max N, filled in rank order without sorting: each step scans for the best
+ * location not yet picked (usually one or two steps, where a sort of every eligible location
+ * costs m·log m comparisons). Picks the same locations as rankedFill over the sorted ranking
+ * (the ranking is a total order: ties fall to the code). Null when that needs more than N
+ * shipments or too many scans: allocate() then decides on the full ranking.
+ */
+function fillByScan(
+  ranked: Ranked,
+  maxN: number,
+  L: number,
+  need: Int32Array,
+  cmp: (rk: Ranked, a: number, b: number) => number,
+): { chosen: number[]; split: Omit<AttemptExplanation['split'], 'shipments'> } | null {
+  const { m, units } = ranked;
+  // The same target as allocate(): each line capped at what all eligible locations hold.
+  const left = new Int32Array(L);
+  let remaining = 0;
+  for (let l = 0; l < L; l++) {
+    let sum = 0;
+    for (let e = 0; e < m; e++) sum += units[e * L + l];
+    left[l] = Math.min(sum, need[l]);
+    remaining += left[l];
+  }
+  const picked = new Uint8Array(m);
+  const chosen: number[] = [];
+  for (let scan = 0; remaining > 0; scan++) {
+    if (scan === MAX_FILL_SCANS) return null;
+    let best = -1;
+    for (let e = 0; e < m; e++) if (!picked[e] && (best < 0 || cmp(ranked, e, best) < 0)) best = e;
+    if (best < 0) break;
+    picked[best] = 1;
+    let took = 0;
+    for (let l = 0; l < L; l++) {
+      const t = Math.min(units[best * L + l], left[l]);
+      left[l] -= t;
+      took += t;
+    }
+    if (took === 0) continue;
+    chosen.push(best);
+    remaining -= took;
+    if (chosen.length > maxN) return null;
+  }
+  return { chosen, split: { policy: `max ${maxN}`, method: 'ranked', lowerBound: null, note: null } };
+}
+
 /** The ranks that fulfil, for the policies that need the full ranking (minimise without a single holder, max N). */
 function allocate(w: Work, s: Strategy, ranked: Ranked, L: number, need: Int32Array): { chosen: number[]; split: Omit<AttemptExplanation['split'], 'shipments'> } {
   const policy = s.split.policy;
@@ -998,7 +1125,7 @@ function shown(w: Work, k: Compiled, ranked: Ranked, r: number): Partial<Record<
   const C = k.criteria.length;
   for (let j = 0; j < C; j++) {
     const crit = k.criteria[j];
-    const v = ranked.vals[r * C + j];
+    const v = valueAt(w, k, ranked, r, j);
     out[crit] = crit === 'distance' ? (Number.isNaN(v) || w.distanceMode === 'ignored' ? null : round1(v)) : v;
   }
   return out;
@@ -1013,40 +1140,47 @@ function fmt(crit: Criterion, v: number): string {
   return `priority ${v}`;
 }
 
-function chosenReason(k: Compiled, ranked: Ranked, r: number, method: string): string {
-  const C = k.criteria.length;
-  const crit = k.criteria.map((c, j) => `${c} ${fmt(c, ranked.vals[r * C + j])}`).join(', ');
+function chosenReason(w: Work, k: Compiled, ranked: Ranked, r: number, method: string): string {
+  const crit = k.criteria.map((c, j) => `${c} ${fmt(c, valueAt(w, k, ranked, r, j))}`).join(', ');
   const how = method === 'single' ? 'holds the whole group' : method === 'ranked' ? 'filled in rank order' : `in the ${method} fewest-shipment cover`;
   return `chosen (${k.s.ranking.mode} ranking: ${crit}; ${how})`;
 }
 
-type Lost = { outcome: CandidateOutcome; on: number; tie: boolean };
+/** lostOn: the candidate was not needed (or, under split policy none, could not hold the group). */
+const NOT_LOST = -1;
+/** lostOn: equal on every criterion, and the best comes first by code. */
+const LOST_ON_TIE = -2;
+/** lostOn: a worse weighted score. */
+const LOST_ON_SCORE = -3;
 
-/** Why the candidate at rank r was not chosen, without building any text. */
-function lostOutcome(w: Work, k: Compiled, ranked: Ranked, r: number, best: number, policy: string): Lost {
-  const none: Lost = { outcome: policy === 'none' ? 'lost' : 'not_needed', on: -1, tie: false };
-  if (best < 0) return none;
-  if (ranked.scores) return ranked.scores[r] > ranked.scores[best] ? { outcome: 'lost', on: -1, tie: false } : none;
+/**
+ * Why the candidate at rank r was not chosen, as a number: the criterion it lost on (≥ 0),
+ * LOST_ON_TIE, LOST_ON_SCORE or NOT_LOST. It runs for every ranked candidate of every
+ * attempt (the decision record counts outcomes), so it allocates nothing.
+ */
+function lostOn(w: Work, k: Compiled, ranked: Ranked, r: number, best: number, policy: string): number {
+  if (best < 0) return NOT_LOST;
+  if (ranked.scores) return ranked.scores[r] > ranked.scores[best] ? LOST_ON_SCORE : NOT_LOST;
   const C = k.criteria.length;
   for (let j = 0; j < C; j++) {
     if (k.skip[j]) continue;
-    const d = diffAt(k, j, ranked.vals[r * C + j], ranked.vals[best * C + j]);
-    if (d > 0) return { outcome: 'lost', on: j, tie: false };
-    if (d < 0) return none;
+    const d = k.later[j] ? diffAt(k, j, valueAt(w, k, ranked, r, j), valueAt(w, k, ranked, best, j)) : diffAt(k, j, ranked.vals[r * C + j], ranked.vals[best * C + j]);
+    if (d > 0) return j;
+    if (d < 0) return NOT_LOST;
   }
-  if (policy !== 'minimise' && w.candidates[ranked.idx[r]].code > w.candidates[ranked.idx[best]].code) return { outcome: 'lost', on: -1, tie: true };
-  return none;
+  if (policy !== 'minimise' && w.candidates[ranked.idx[r]].code > w.candidates[ranked.idx[best]].code) return LOST_ON_TIE;
+  return NOT_LOST;
 }
 
 function lostReason(w: Work, k: Compiled, ranked: Ranked, r: number, best: number, policy: string): { outcome: CandidateOutcome; reason: string } {
-  const lost = lostOutcome(w, k, ranked, r, best, policy);
-  if (best < 0 || (lost.on < 0 && !lost.tie && !(ranked.scores && lost.outcome === 'lost'))) return notChosen(policy);
+  const on = lostOn(w, k, ranked, r, best, policy);
+  // A weighted ranking under split policy none names the scores even when this one is not worse.
+  if (best < 0 || (on === NOT_LOST && !(ranked.scores && policy === 'none'))) return notChosen(policy);
   const bestCode = w.candidates[ranked.idx[best]].code;
-  if (lost.tie) return { outcome: 'lost', reason: `lost on the tie-break: equal on every criterion, ${bestCode} comes first by code` };
+  if (on === LOST_ON_TIE) return { outcome: 'lost', reason: `lost on the tie-break: equal on every criterion, ${bestCode} comes first by code` };
   if (ranked.scores) return { outcome: 'lost', reason: `lost on weighted score: ${ranked.scores[r].toFixed(3)} vs ${ranked.scores[best].toFixed(3)} (${bestCode})` };
-  const C = k.criteria.length;
-  const crit = k.criteria[lost.on];
-  return { outcome: 'lost', reason: `lost on ${crit}: ${fmt(crit, ranked.vals[r * C + lost.on])} vs ${fmt(crit, ranked.vals[best * C + lost.on])} (${bestCode})` };
+  const crit = k.criteria[on];
+  return { outcome: 'lost', reason: `lost on ${crit}: ${fmt(crit, valueAt(w, k, ranked, r, on))} vs ${fmt(crit, valueAt(w, k, ranked, best, on))} (${bestCode})` };
 }
 
 function notChosen(policy: string): { outcome: CandidateOutcome; reason: string } {
@@ -1172,11 +1306,7 @@ interface Built {
 }
 
 function buildShipments(w: Work, lines: PlanLine[]): Built[] {
-  const wanted = new Set<string>();
-  for (const l of lines) for (const a of l.allocations) wanted.add(a.location);
-  for (const code of w.backorderShip.keys()) wanted.add(code);
-  const byCode = new Map<string, number>();
-  for (let i = 0; i < w.candidates.length && byCode.size < wanted.size; i++) if (wanted.has(w.candidates[i].code)) byCode.set(w.candidates[i].code, i);
+  const byCode = w.index;
   const dest = w.order.destination;
   const weights = new Map(w.order.lines.map((l) => [l.lineId, l.weightG]));
   const out: Built[] = [];

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEMO_CARRIER_CONFIG } from '../../src/carriers/config.ts';
 import { source } from '../../src/sourcing/engine.ts';
-import type { RuleSet, SourcingResult, Strategy } from '../../src/sourcing/model.ts';
+import { makePool, type RuleSet, type SourcingResult, type Strategy } from '../../src/sourcing/model.ts';
 import { DEFAULT_RULE_SET } from '../../src/sourcing/presets.ts';
 import { candidates, type Future, NOW, only, order, type OrderSpec, type Stock } from './network.ts';
 
@@ -509,5 +509,34 @@ describe('sourcing engine: explanations built on demand', () => {
     // Other plans, on other networks and exclusions, reuse the engine's scratch buffers.
     for (const to of ['lyon', 'marseille', 'berlin'] as const) source(order({ lines: [['A1', 2], ['B1', 1]], to, exclude: ['WH1'] }), candidates({ WH2: { A1: 5 } }), DEFAULT_RULE_SET, NOW);
     expect(JSON.stringify(late)).toBe(early);
+  });
+});
+
+describe('sourcing engine: split max N fills in rank order', () => {
+  // `ahead` locations rank before the one holding B1 and hold only A1: once the best has given
+  // A1, they give nothing. Few of them: the fill picks by scanning; many: by a full sort.
+  const plan = (ahead: number) => {
+    const pool = makePool(
+      Array.from({ length: ahead + 2 }, (_, i) => ({
+        code: `L${String(i).padStart(2, '0')}`,
+        type: 'warehouse' as const,
+        capabilities: ['ships' as const],
+        country: 'FR',
+        point: { latitude: 48 + i / 10, longitude: 2 },
+        priority: 100 - i,
+        shipmentCost: 400,
+        remainingCapacity: null,
+        excluded: false,
+        future: new Map(),
+        stock: i <= ahead ? { A1: 2 } : { B1: 1 },
+      })),
+    );
+    return source(order({ lines: [['A1', 1], ['B1', 1]], to: 'paris' }), pool, only({ split: { policy: 'max', maxShipments: 2 } }), NOW);
+  };
+  it.each([1, 3, 7, 8, 12])('%i locations that give nothing rank between the two that fill', (ahead) => {
+    const r = plan(ahead);
+    expect(summary(r)).toBe(`L1 L00×1 | L2 L${String(ahead + 1).padStart(2, '0')}×1`);
+    expect(r.explanation.attempts[0].split).toMatchObject({ policy: 'max 2', method: 'ranked', shipments: 2 });
+    expect(r.explanation.attempts[0].outcomes).toEqual({ chosen: 2, lost: ahead });
   });
 });
