@@ -147,18 +147,43 @@ export class WriteBatch {
       return;
     }
     const params: unknown[] = [];
-    const ctes = parts.map((p, i) => {
-      const arrays = p.columns.map(([, type], c) => {
-        params.push(pgArray(p.rows.map((r) => r[c]), type));
-        return `$${params.length}::${type}[]`;
-      });
-      const constants = p.same.map(([, type, value]) => {
-        params.push(value);
-        return `, $${params.length}::${type}`;
-      });
-      const names = [...p.columns.map((c) => c[0]), ...p.same.map((c) => c[0])].join(', ');
-      return `w${i} as (insert into ${p.table} (${names}) select *${constants.join('')} from unnest(${arrays.join(', ')}) where true ${p.tail})`;
-    });
-    await execRaw(db, `${PREPARED}with ${ctes.join(', ')} select 1`, params);
+    await execRaw(db, `${PREPARED}with ${insertCtes(parts, params, 'true').join(', ')} select 1`, params);
   }
+
+  /**
+   * PostgreSQL: `lead` (a conditional UPDATE … RETURNING whose parameters are $1…$n) and every
+   * insert of the batch as one statement, for a caller outside any transaction: it commits or
+   * fails as a whole. The inserts happen only if `lead` changed exactly `expected` rows; else
+   * the statement raises LOST_RACE_SQLSTATE (migration 0009) and nothing of it stays. Returns
+   * the rows `lead` returned. One round trip where BEGIN, UPDATE, inserts, COMMIT take four.
+   */
+  async flushGuarded<R>(db: DbOrTrx, lead: { text: string; params: unknown[]; expected: number }): Promise<R[]> {
+    const parts = this.parts;
+    this.parts = [];
+    const params = [...lead.params, lead.expected];
+    const k = params.length;
+    // Every insert reads the guard, so it runs (and raises) before any of them writes.
+    const ctes = [
+      `r as (${lead.text})`,
+      `g as (select case when count(*) = $${k} then true else oms_lost_race(count(*), $${k}) end as ok from r)`,
+      ...insertCtes(parts, params, '(select ok from g)'),
+    ];
+    return execRaw<R>(db, `${PREPARED}with ${ctes.join(', ')} select r.* from r where (select ok from g)`, params);
+  }
+}
+
+/** One `wN as (insert … select … from unnest(…) where <condition> <tail>)` per part; parameters appended to `params`. */
+function insertCtes(parts: PendingInsert[], params: unknown[], condition: string): string[] {
+  return parts.map((p, i) => {
+    const arrays = p.columns.map(([, type], c) => {
+      params.push(pgArray(p.rows.map((r) => r[c]), type));
+      return `$${params.length}::${type}[]`;
+    });
+    const constants = p.same.map(([, type, value]) => {
+      params.push(value);
+      return `, $${params.length}::${type}`;
+    });
+    const names = [...p.columns.map((c) => c[0]), ...p.same.map((c) => c[0])].join(', ');
+    return `w${i} as (insert into ${p.table} (${names}) select *${constants.join('')} from unnest(${arrays.join(', ')}) where ${condition} ${p.tail})`;
+  });
 }

@@ -139,6 +139,9 @@ export function openSqlite(file: string): { raw: SQLite.Database; store: Store }
  * SQLite ignores the comment (its statements are prepared and cached anyway).
  */
 export const PREPARED = '/*prepared*/';
+
+/** The SQLSTATE of oms_lost_race() (migration 0009): a guarded capture lost the stock to another order. */
+export const LOST_RACE_SQLSTATE = 'OMS01';
 const MAX_PREPARED = 200;
 
 /** Turns a marked text query into a named one on this client (pg parses a name once per connection). */

@@ -268,22 +268,8 @@ function reserveParams(dialect: Dialect, rows: readonly ReservationRequest[], bu
   return params;
 }
 
-/**
- * Many reservations in the caller's transaction (order capture): one conditional UPDATE per
- * (location, sku), in that order so concurrent orders never deadlock, then the reservation
- * rows, the dirty marks and the events in one statement each. Returns null, having changed
- * nothing the caller may keep, as soon as one position lacks the stock: the caller rolls back.
- * Reservations come back in request order.
- */
-export async function reserveAll(
-  ctx: Ctx,
-  trx: Trx,
-  requests: readonly ReservationRequest[],
-  opts: { buffer: number; channelId: number | null; reference: string | null },
-  /** Gather the inserts here (the caller flushes them) instead of writing them now. */
-  batch?: WriteBatch,
-): Promise<{ rows: PositionRow[]; reservations: Reservation[] } | null> {
-  const now = ctx.clock.now();
+/** Requests merged per position and sorted by (location, sku): the order rows are locked in. */
+function orderedPositions(requests: readonly ReservationRequest[]): ReservationRequest[] {
   const need = new Map<string, ReservationRequest>();
   for (const r of requests) {
     if (!Number.isInteger(r.quantity) || r.quantity <= 0) throw new AppError('validation_failed', 'quantity must be a positive integer');
@@ -291,14 +277,15 @@ export async function reserveAll(
     const cur = need.get(k);
     need.set(k, cur ? { ...cur, quantity: cur.quantity + r.quantity } : { ...r });
   }
-  const ordered = [...need.values()].sort((a, b) => a.locationId - b.locationId || a.skuId - b.skuId);
-  // One statement for every position: each row is updated only if it has the stock. Fewer
-  // rows back than asked means one lacked it; the caller rolls the transaction back.
-  const rows = await execRaw<PositionRow>(trx, reserveSql(ctx.store.dialect, ordered.length), reserveParams(ctx.store.dialect, ordered, opts.buffer, now));
-  if (rows.length !== ordered.length) return null;
+  return [...need.values()].sort((a, b) => a.locationId - b.locationId || a.skuId - b.skuId);
+}
+
+type ReserveOptions = { buffer: number; channelId: number | null; reference: string | null };
+
+/** What reserving writes besides the positions: the reservation rows, dirty marks and events, into `batch`. */
+function recordReservations(requests: readonly ReservationRequest[], ordered: readonly ReservationRequest[], opts: ReserveOptions, now: number, batch: WriteBatch): Reservation[] {
   const reservations: Reservation[] = requests.map((r) => ({ id: newId('res'), locationId: r.locationId, skuId: r.skuId, quantity: r.quantity, status: 'active' as const, reference: opts.reference }));
-  const out = batch ?? new WriteBatch();
-  out.insert(
+  batch.insert(
     'reservations',
     [
       ['id', 'text'],
@@ -316,9 +303,13 @@ export async function reserveAll(
       ['updated_at', 'bigint', now],
     ],
   );
-  markDirtyTo(out, rows.map((r) => r.sku_id), now);
+  markDirtyTo(
+    batch,
+    ordered.map((r) => r.skuId),
+    now,
+  );
   appendEventsTo(
-    out,
+    batch,
     now,
     reservations.map((r) => ({
       type: 'stock.reserved',
@@ -328,8 +319,53 @@ export async function reserveAll(
       payload: { reservation_id: r.id, location_id: r.locationId, sku_id: r.skuId, quantity: r.quantity, reference: r.reference },
     })),
   );
+  return reservations;
+}
+
+/**
+ * Many reservations in the caller's transaction (order capture): one conditional UPDATE per
+ * (location, sku), in that order so concurrent orders never deadlock, then the reservation
+ * rows, the dirty marks and the events in one statement each. Returns null, having changed
+ * nothing the caller may keep, as soon as one position lacks the stock: the caller rolls back.
+ * Reservations come back in request order.
+ */
+export async function reserveAll(
+  ctx: Ctx,
+  trx: Trx,
+  requests: readonly ReservationRequest[],
+  opts: ReserveOptions,
+  /** Gather the inserts here (the caller flushes them) instead of writing them now. */
+  batch?: WriteBatch,
+): Promise<{ rows: PositionRow[]; reservations: Reservation[] } | null> {
+  const now = ctx.clock.now();
+  const ordered = orderedPositions(requests);
+  // One statement for every position: each row is updated only if it has the stock. Fewer
+  // rows back than asked means one lacked it; the caller rolls the transaction back.
+  const rows = await execRaw<PositionRow>(trx, reserveSql(ctx.store.dialect, ordered.length), reserveParams(ctx.store.dialect, ordered, opts.buffer, now));
+  if (rows.length !== ordered.length) return null;
+  const out = batch ?? new WriteBatch();
+  const reservations = recordReservations(requests, ordered, opts, now, out);
   if (!batch) await out.flush(trx, ctx.store.dialect);
   return { rows, reservations };
+}
+
+/**
+ * PostgreSQL, outside any transaction: the reservations' rows, dirty marks and events go into
+ * `batch` now, and the conditional UPDATE comes back to lead the batch's one statement
+ * (WriteBatch.flushGuarded), which writes nothing unless every position had the stock.
+ */
+export function reserveInBatch(
+  ctx: Ctx,
+  requests: readonly ReservationRequest[],
+  opts: ReserveOptions,
+  batch: WriteBatch,
+): { lead: { text: string; params: unknown[]; expected: number }; reservations: Reservation[] } {
+  if (ctx.store.dialect !== 'postgres') throw new Error('reserveInBatch: PostgreSQL only');
+  const now = ctx.clock.now();
+  const ordered = orderedPositions(requests);
+  const text = reserveSql('postgres', ordered.length).slice(PREPARED.length);
+  const reservations = recordReservations(requests, ordered, opts, now, batch);
+  return { lead: { text, params: reserveParams('postgres', ordered, opts.buffer, now), expected: ordered.length }, reservations };
 }
 
 /**

@@ -13,7 +13,7 @@ import { newId } from '../shared/ids.ts';
 import type { SourcingResult } from '../sourcing/model.ts';
 import { type GroupsSourced, type SourcingRequest, sourceAndReserveGroups } from '../sourcing/service.ts';
 import { checkTotals, MANUAL_TENDERS, type OrderDeliveryMode, type TenderMethod, type Totals } from './model.ts';
-import { type FulfillmentAggregate, findOrderByReference, insertOrder, loadOrder, type OrderAggregate, type OrderLineRow } from './repository.ts';
+import { addOrderTo, type FulfillmentAggregate, findOrderByReference, loadOrder, type OrderAggregate, type OrderLineRow } from './repository.ts';
 
 export interface Address {
   name?: string | null;
@@ -105,10 +105,11 @@ export async function captureOrder(ctx: Ctx, given: CaptureInput, actor: ActorRe
   try {
     const sourced = await sourceAndReserveGroups<OrderAggregate>(ctx, requests.map((r) => r.request), {
       reference: orderId,
-      persist: async (trx, groups, batch) => {
+      // Inserts only: on PostgreSQL the whole capture is then one statement.
+      collect: async (groups, batch) => {
         const agg = buildAggregate(ctx, input, orderId, requests, groups, now, now + ttl, actor);
-        await insertOrder(trx, ctx.store.dialect, agg, batch);
-        await recordDecisions(trx, orderId, 'capture', groups, now, batch);
+        addOrderTo(batch, agg);
+        addDecisionsTo(batch, orderId, 'capture', groups, now);
         appendEventsTo(batch, now, [
           {
             type: 'order.created',
@@ -402,13 +403,20 @@ export async function recordDecisions(
   reason: string,
   groups: Array<{ ruleSet: { version: number | null; name: string }; result: SourcingResult }>,
   now: number,
-  batch?: WriteBatch,
 ): Promise<void> {
   const rows = groups.map((g) => ({ order_id: orderId, reason, rule_set_version: g.ruleSet.version, decision: JSON.stringify(decisionRecord(g.ruleSet, g.result)), created_at: now }));
-  if (!batch) {
-    await trx.insertInto('order_sourcing').values(rows).execute();
-    return;
-  }
+  await trx.insertInto('order_sourcing').values(rows).execute();
+}
+
+/** recordDecisions, added to a batch (nothing runs). */
+export function addDecisionsTo(
+  batch: WriteBatch,
+  orderId: string,
+  reason: string,
+  groups: Array<{ ruleSet: { version: number | null; name: string }; result: SourcingResult }>,
+  now: number,
+): void {
+  const rows = groups.map((g) => ({ rule_set_version: g.ruleSet.version, decision: JSON.stringify(decisionRecord(g.ruleSet, g.result)) }));
   batch.insert(
     'order_sourcing',
     [

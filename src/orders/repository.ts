@@ -55,9 +55,8 @@ const ORDER_COLUMNS: Array<[keyof OrderRow, ColumnType]> = [
   ['updated_at', 'bigint'],
 ];
 
-/** Writes a new order (all of its rows). With a batch, the rows join it (the caller flushes). */
-export async function insertOrder(trx: DbOrTrx, dialect: Dialect, a: OrderAggregate, batch?: WriteBatch): Promise<void> {
-  const out = batch ?? new WriteBatch();
+/** A new order's rows (all of them), added to a batch: the caller flushes it. */
+export function addOrderTo(out: WriteBatch, a: OrderAggregate): void {
   out.insert('orders', ORDER_COLUMNS, [ORDER_COLUMNS.map(([c]) => a.order[c])]);
   out.insert(
     'order_lines',
@@ -94,13 +93,19 @@ export async function insertOrder(trx: DbOrTrx, dialect: Dialect, a: OrderAggreg
     '',
     [['order_id', 'text', a.order.id]],
   );
-  await insertFulfillments(trx, dialect, a.fulfillments, out);
-  if (!batch) await out.flush(trx, dialect);
+  addFulfillmentsTo(out, a.fulfillments);
 }
 
 export async function insertFulfillments(trx: DbOrTrx, dialect: Dialect, fos: FulfillmentAggregate[], batch?: WriteBatch): Promise<void> {
   if (fos.length === 0) return;
   const out = batch ?? new WriteBatch();
+  addFulfillmentsTo(out, fos);
+  if (!batch) await out.flush(trx, dialect);
+}
+
+/** Fulfilment orders and their lines, added to a batch (nothing runs). */
+export function addFulfillmentsTo(out: WriteBatch, fos: FulfillmentAggregate[]): void {
+  if (fos.length === 0) return;
   out.insert(
     'fulfillment_orders',
     [
@@ -151,7 +156,6 @@ export async function insertFulfillments(trx: DbOrTrx, dialect: Dialect, fos: Fu
     ],
     fos.flatMap((f) => (f.supplyAllocations ?? []).map((a) => [a.id, a.supply_id, a.order_id, a.fulfillment_id, a.line_id, a.quantity, a.status, a.created_at, a.updated_at])),
   );
-  if (!batch) await out.flush(trx, dialect);
 }
 
 export async function loadOrder(db: DbOrTrx, id: string): Promise<OrderAggregate | null> {

@@ -63,10 +63,16 @@ export async function readUsage(db: DbOrTrx, day: string): Promise<Map<number, n
  * one order. With a batch, the upsert joins the batch's other inserts.
  */
 export async function countShipments(trx: Trx, locationIds: number[], day: string, dialect: Dialect, batch?: WriteBatch): Promise<void> {
+  const out = batch ?? new WriteBatch();
+  countShipmentsTo(out, locationIds, day);
+  if (!batch && out.size) await out.flush(trx, dialect);
+}
+
+/** countShipments, written with a batch's other inserts. */
+export function countShipmentsTo(batch: WriteBatch, locationIds: number[], day: string): void {
   const ids = [...new Set(locationIds)].sort((a, b) => a - b);
   if (ids.length === 0) return;
-  const out = batch ?? new WriteBatch();
-  out.insert(
+  batch.insert(
     'location_capacity_usage',
     [
       ['location_id', 'bigint'],
@@ -76,5 +82,4 @@ export async function countShipments(trx: Trx, locationIds: number[], day: strin
     ids.map((id) => [id, day, 1]),
     'on conflict (location_id, day) do update set used = location_capacity_usage.used + 1',
   );
-  if (!batch) await out.flush(trx, dialect);
 }

@@ -11,17 +11,17 @@
 // refused (another process may have just added stock). Nothing is oversold: the database,
 // not the projection, decides.
 import type { Ctx } from '../context.ts';
-import type { Trx } from '../db/database.ts';
+import { LOST_RACE_SQLSTATE, type Trx } from '../db/database.ts';
 import { resolvePlace } from '../geo/places.ts';
 import { assertCountry } from '../inventory/validate.ts';
 import type { Reservation } from '../inventory/stock.ts';
 import { WriteBatch } from '../db/bulk.ts';
-import { reserveAll } from '../inventory/stock.ts';
+import { reserveAll, reserveInBatch } from '../inventory/stock.ts';
 import { startOfUtcDay } from '../availability/atp.ts';
 import { type PositionRow, reloadSupply } from '../availability/projection.ts';
 import { allocateSupply, type SupplyHold, type SupplyRequest } from '../inventory/supply.ts';
 import { AppError } from '../shared/errors.ts';
-import { countShipments, utcDay } from './capacity.ts';
+import { countShipments, countShipmentsTo, utcDay } from './capacity.ts';
 import { source } from './engine.ts';
 import type { Candidate, CandidatePool, DeliveryMode, FutureStock, RuleSet, SourcingOrder, SourcingResult } from './model.ts';
 import { assertValidRuleSet, getRuleSet } from './rule-sets.ts';
@@ -304,6 +304,12 @@ export async function sourceAndReserveGroups<T = undefined>(
     /** Runs before the batch is written: it may add its own inserts to it, or write directly. */
     persist?: (trx: Trx, groups: GroupsSourced<T>['groups'], batch: WriteBatch) => Promise<T>;
     /**
+     * Instead of persist, for a caller whose writes are all inserts: it adds them to the batch
+     * and runs no statement. On PostgreSQL the reservations and these inserts are then one
+     * statement in autocommit (no BEGIN, no COMMIT: one round trip for the whole capture).
+     */
+    collect?: (groups: GroupsSourced<T>['groups'], batch: WriteBatch) => Promise<T>;
+    /**
      * Runs first in the transaction, before any stock is locked: a change to an existing order
      * locks the order row here, so every transaction touching that order and stock takes its
      * locks in one order (order, then positions) and none deadlocks.
@@ -367,6 +373,20 @@ export async function sourceAndReserveGroups<T = undefined>(
     const shipFrom = groups.flatMap((g) => g.result.plan.shipments.filter((s) => !s.backorder).map((s) => (ctx.projection.location(s.location) as { id: number }).id));
     try {
       const rows: PositionRow[] = [];
+      if (ctx.store.dialect === 'postgres' && !opts.persist && !opts.beforeReserve && all.length && !backorderSkus.length) {
+        // PostgreSQL: the reservation UPDATE leads one statement holding every insert; it
+        // writes nothing unless every position had the stock (WriteBatch.flushGuarded).
+        const batch = new WriteBatch();
+        const { lead, reservations } = reserveInBatch(ctx, all, { buffer: channel.buffer, channelId: channel.id, reference: opts.reference }, batch);
+        let i = 0;
+        const withRes = groups.map((g) => ({ ...g, allocations: g.allocations.map((a) => ({ ...a, reservation: reservations[i++] })), supply: [] as SupplyHold[] }));
+        countShipmentsTo(batch, shipFrom, utcDay(now));
+        const persisted = opts.collect ? await opts.collect(withRes, batch) : (undefined as T);
+        rows.push(...(await batch.flushGuarded<PositionRow>(ctx.store.db, lead)));
+        ctx.projection.applyAll(rows);
+        ctx.sourcing.capacity.record(shipFrom, now);
+        return { groups: withRes, attempts: attempt, persisted };
+      }
       // Group commit on SQLite: concurrent captures share one COMMIT (src/db/group-commit.ts).
       const out = await ctx.store.transact(async (trx) => {
         // Every insert of the capture (reservations, events, capacity, and what persist adds)
@@ -389,7 +409,7 @@ export async function sourceAndReserveGroups<T = undefined>(
           });
         }
         await countShipments(trx, shipFrom, utcDay(now), ctx.store.dialect, batch);
-        const persisted = opts.persist ? await opts.persist(trx, withRes, batch) : (undefined as T);
+        const persisted = opts.persist ? await opts.persist(trx, withRes, batch) : opts.collect ? await opts.collect(withRes, batch) : (undefined as T);
         await batch.flush(trx, ctx.store.dialect);
         return { groups: withRes, persisted };
       });
@@ -399,8 +419,10 @@ export async function sourceAndReserveGroups<T = undefined>(
       return { groups: out.groups, attempts: attempt, persisted: out.persisted };
     } catch (e) {
       // A PostgreSQL deadlock (40P01) rolled the transaction back like a lost race: try again.
-      const deadlock = (e as { code?: unknown }).code === '40P01';
-      if (!(e instanceof LostRace) && !deadlock) throw e;
+      // So did the one-statement capture's guard (LOST_RACE_SQLSTATE): a position lacked the stock.
+      const code = (e as { code?: unknown }).code;
+      const retry = code === '40P01' || code === LOST_RACE_SQLSTATE;
+      if (!(e instanceof LostRace) && !retry) throw e;
       refreshed = true;
       const lost = e instanceof LostRace ? e.skuIds : [...all.map((a) => a.skuId), ...backorderSkus];
       await refreshPositions(ctx, lost);

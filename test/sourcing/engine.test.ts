@@ -528,7 +528,7 @@ describe('sourcing engine: split max N fills in rank order', () => {
         remainingCapacity: null,
         excluded: false,
         future: new Map(),
-        stock: i <= ahead ? { A1: 2 } : { B1: 1 },
+        stock: (i <= ahead ? { A1: 2 } : { B1: 1 }) as Record<string, number>,
       })),
     );
     return source(order({ lines: [['A1', 1], ['B1', 1]], to: 'paris' }), pool, only({ split: { policy: 'max', maxShipments: 2 } }), NOW);
