@@ -2,6 +2,7 @@
 // reused, so a 1M-row feed costs one parse per chunk size instead of a query build per row.
 import { CompiledQuery } from 'kysely';
 import { type Dialect, type DbOrTrx, PREPARED } from './database.ts';
+import { groupConnection } from './group-commit.ts';
 
 const cache = new Map<string, string>();
 
@@ -24,6 +25,14 @@ export function valuesList(dialect: Dialect, rows: number, cols: number): string
 }
 
 export async function execRaw<R = unknown>(db: DbOrTrx, text: string, params: unknown[]): Promise<R[]> {
+  const connection = groupConnection(db);
+  if (connection) {
+    // In a group commit: on its connection, as Kysely's SQLite driver would run it.
+    const stmt = connection.prepare(text);
+    if (stmt.reader) return stmt.all(params) as R[];
+    stmt.run(params);
+    return [];
+  }
   const res = await db.executeQuery<R>(CompiledQuery.raw(text, params));
   return res.rows as R[];
 }

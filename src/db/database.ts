@@ -116,8 +116,9 @@ export function openSqlite(file: string): { raw: SQLite.Database; store: Store }
   // checkpoint syncs; the WAL is truncated back to 64 MB after each.
   raw.pragma(`wal_autocheckpoint = ${FOREGROUND_CHECKPOINT_PAGES}`);
   raw.pragma('journal_size_limit = 67108864');
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(raw) }) });
-  const group = new GroupCommitter(db);
+  const cached = withStatementCache(raw);
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: cached }) });
+  const group = new GroupCommitter(db, cached);
   return {
     raw,
     store: {

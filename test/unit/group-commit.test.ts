@@ -3,7 +3,9 @@
 import fs from 'node:fs';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
+import { execRaw } from '../../src/db/bulk.ts';
 import { openSqlite, type Store } from '../../src/db/database.ts';
+import { groupConnection } from '../../src/db/group-commit.ts';
 
 describe('group commit (SQLite)', () => {
   let store: Store;
@@ -49,6 +51,28 @@ describe('group commit (SQLite)', () => {
     expect(await count()).toBe(19);
     // Twenty units submitted together share one transaction and one COMMIT.
     expect(transactions.n).toBe(1);
+  });
+
+  it('execRaw statements run on the group\'s connection, in order with Kysely queries, and roll back with their unit', async () => {
+    await open();
+    const results = await Promise.allSettled(
+      Array.from({ length: 6 }, (_, i) =>
+        store.transact(async (trx) => {
+          expect(groupConnection(trx)).toBeDefined();
+          await execRaw(trx, 'insert into t (k, v) values (?, ?)', [`r${i}`, i]);
+          await sql`update t set v = v + 10 where k = ${`r${i}`}`.execute(trx);
+          const back = await execRaw<{ v: number }>(trx, 'select v from t where k = ?', [`r${i}`]);
+          if (i === 3) await execRaw(trx, "update t set v = -1 where k = 'r3'", []);
+          return back[0].v;
+        }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect(results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))).toEqual([10, 11, 12, 14, 15]);
+    expect(await rows()).toEqual([0, 1, 2, 4, 5].map((i) => ({ k: `r${i}`, v: i + 10 })));
+    // Outside a group, execRaw goes through Kysely as before.
+    expect(groupConnection(store.db)).toBeUndefined();
+    expect(await execRaw<{ n: number }>(store.db, 'select count(*) as n from t', [])).toEqual([{ n: 5 }]);
   });
 
   it('units see the writes of earlier units of their group, and later units wait for the next group', async () => {
