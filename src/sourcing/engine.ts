@@ -1021,6 +1021,17 @@ function describeFallback(f: Fallback): string {
   return 'left unfilled';
 }
 
+/** Each line's need capped at what all eligible candidates hold together, so a cover always exists. */
+function fillTarget(units: Int32Array, m: number, L: number, need: Int32Array): Int32Array {
+  const target = new Int32Array(L);
+  for (let l = 0; l < L; l++) {
+    let sum = 0;
+    for (let r = 0; r < m; r++) sum += units[r * L + l];
+    target[l] = Math.min(sum, need[l]);
+  }
+  return target;
+}
+
 /** At most this many scans for the best unpicked location before fillByScan leaves it to a sort. */
 const MAX_FILL_SCANS = 8;
 
@@ -1039,15 +1050,9 @@ function fillByScan(
   cmp: (rk: Ranked, a: number, b: number) => number,
 ): { chosen: number[]; split: Omit<AttemptExplanation['split'], 'shipments'> } | null {
   const { m, units } = ranked;
-  // The same target as allocate(): each line capped at what all eligible locations hold.
-  const left = new Int32Array(L);
+  const left = fillTarget(units, m, L, need);
   let remaining = 0;
-  for (let l = 0; l < L; l++) {
-    let sum = 0;
-    for (let e = 0; e < m; e++) sum += units[e * L + l];
-    left[l] = Math.min(sum, need[l]);
-    remaining += left[l];
-  }
+  for (let l = 0; l < L; l++) remaining += left[l];
   const picked = new Uint8Array(m);
   const chosen: number[] = [];
   for (let scan = 0; remaining > 0; scan++) {
@@ -1075,13 +1080,7 @@ function allocate(w: Work, s: Strategy, ranked: Ranked, L: number, need: Int32Ar
   const policy = s.split.policy;
   const { m, units } = ranked;
   if (m === 0) return { chosen: [], split: { policy, method: 'none', lowerBound: null, note: 'no eligible candidate' } };
-  // Cap each line at what all eligible candidates hold together, so a cover always exists.
-  const target = new Int32Array(L);
-  for (let l = 0; l < L; l++) {
-    let sum = 0;
-    for (let r = 0; r < m; r++) sum += units[r * L + l];
-    target[l] = Math.min(sum, need[l]);
-  }
+  const target = fillTarget(units, m, L, need);
   const cover = () => minimiseCover({ avail: units, rows: m, width: L, need: target, exactLimit: w.rules.settings.exactSplitLimit });
   if (policy === 'minimise') {
     const c = cover();
@@ -1306,12 +1305,11 @@ interface Built {
 }
 
 function buildShipments(w: Work, lines: PlanLine[]): Built[] {
-  const byCode = w.index;
   const dest = w.order.destination;
   const weights = new Map(w.order.lines.map((l) => [l.lineId, l.weightG]));
   const out: Built[] = [];
   const make = (code: string, items: Array<{ lineId: string; sku: string; quantity: number }>, readyAt: number, isBackorder: boolean): Built => {
-    const idx = byCode.get(code) as number;
+    const idx = w.index.get(code) as number;
     const c = w.candidates[idx];
     let weight: number | null = 0;
     for (const it of items) {

@@ -371,48 +371,52 @@ export async function sourceAndReserveGroups<T = undefined>(
     );
     const backorderSkus = [...new Set(backorders.flat().map((b) => b.skuId))];
     const shipFrom = groups.flatMap((g) => g.result.plan.shipments.filter((s) => !s.backorder).map((s) => (ctx.projection.location(s.location) as { id: number }).id));
+    const reserveOpts = { buffer: channel.buffer, channelId: channel.id, reference: opts.reference };
+    /** The groups with each allocation's reservation (reservations come in allocation order). */
+    const withReservations = (reservations: Reservation[]) => {
+      let i = 0;
+      return groups.map((g) => ({ ...g, allocations: g.allocations.map((a) => ({ ...a, reservation: reservations[i++] })), supply: [] as SupplyHold[] }));
+    };
     try {
       const rows: PositionRow[] = [];
+      let out: { groups: ReturnType<typeof withReservations>; persisted: T };
       if (ctx.store.dialect === 'postgres' && !opts.persist && !opts.beforeReserve && all.length && !backorderSkus.length) {
         // PostgreSQL: the reservation UPDATE leads one statement holding every insert; it
         // writes nothing unless every position had the stock (WriteBatch.flushGuarded).
         const batch = new WriteBatch();
-        const { lead, reservations } = reserveInBatch(ctx, all, { buffer: channel.buffer, channelId: channel.id, reference: opts.reference }, batch);
-        let i = 0;
-        const withRes = groups.map((g) => ({ ...g, allocations: g.allocations.map((a) => ({ ...a, reservation: reservations[i++] })), supply: [] as SupplyHold[] }));
+        const { lead, reservations } = reserveInBatch(ctx, all, reserveOpts, batch);
+        const withRes = withReservations(reservations);
         countShipmentsTo(batch, shipFrom, utcDay(now));
         const persisted = opts.collect ? await opts.collect(withRes, batch) : (undefined as T);
         rows.push(...(await batch.flushGuarded<PositionRow>(ctx.store.db, lead)));
-        ctx.projection.applyAll(rows);
-        ctx.sourcing.capacity.record(shipFrom, now);
-        return { groups: withRes, attempts: attempt, persisted };
+        out = { groups: withRes, persisted };
+      } else {
+        // Group commit on SQLite: concurrent captures share one COMMIT (src/db/group-commit.ts).
+        out = await ctx.store.transact(async (trx) => {
+          // Every insert of the capture (reservations, events, capacity, and what persist adds)
+          // is written at the end in one go: one round trip on PostgreSQL.
+          const batch = new WriteBatch();
+          if (opts.beforeReserve) await opts.beforeReserve(trx);
+          const reserved = all.length ? await reserveAll(ctx, trx, all, reserveOpts, batch) : { rows: [], reservations: [] };
+          if (!reserved) throw new LostRace(all.map((x) => x.skuId));
+          rows.push(...reserved.rows);
+          const withRes = withReservations(reserved.reservations);
+          if (backorderSkus.length) {
+            // Taken like stock: incoming units another order took meanwhile are a lost race too.
+            const held = await allocateSupply(trx, ctx.store.dialect, backorders.flat(), { reference: opts.reference, now }, batch);
+            if (!held) throw new LostRace(backorderSkus);
+            // Holds come back per request, in request order: hand each group its own.
+            let k = 0;
+            backorders.forEach((reqs, gi) => {
+              for (const end = k + reqs.length; k < end; k++) withRes[gi].supply.push(...held[k]);
+            });
+          }
+          await countShipments(trx, shipFrom, utcDay(now), ctx.store.dialect, batch);
+          const persisted = opts.persist ? await opts.persist(trx, withRes, batch) : opts.collect ? await opts.collect(withRes, batch) : (undefined as T);
+          await batch.flush(trx, ctx.store.dialect);
+          return { groups: withRes, persisted };
+        });
       }
-      // Group commit on SQLite: concurrent captures share one COMMIT (src/db/group-commit.ts).
-      const out = await ctx.store.transact(async (trx) => {
-        // Every insert of the capture (reservations, events, capacity, and what persist adds)
-        // is written at the end in one go: one round trip on PostgreSQL.
-        const batch = new WriteBatch();
-        if (opts.beforeReserve) await opts.beforeReserve(trx);
-        const reserved = all.length ? await reserveAll(ctx, trx, all, { buffer: channel.buffer, channelId: channel.id, reference: opts.reference }, batch) : { rows: [], reservations: [] };
-        if (!reserved) throw new LostRace(all.map((x) => x.skuId));
-        rows.push(...reserved.rows);
-        let i = 0;
-        const withRes = groups.map((g) => ({ ...g, allocations: g.allocations.map((a) => ({ ...a, reservation: reserved.reservations[i++] })), supply: [] as SupplyHold[] }));
-        if (backorderSkus.length) {
-          // Taken like stock: incoming units another order took meanwhile are a lost race too.
-          const held = await allocateSupply(trx, ctx.store.dialect, backorders.flat(), { reference: opts.reference, now }, batch);
-          if (!held) throw new LostRace(backorderSkus);
-          // Holds come back per request, in request order: hand each group its own.
-          let k = 0;
-          backorders.forEach((reqs, gi) => {
-            for (const end = k + reqs.length; k < end; k++) withRes[gi].supply.push(...held[k]);
-          });
-        }
-        await countShipments(trx, shipFrom, utcDay(now), ctx.store.dialect, batch);
-        const persisted = opts.persist ? await opts.persist(trx, withRes, batch) : opts.collect ? await opts.collect(withRes, batch) : (undefined as T);
-        await batch.flush(trx, ctx.store.dialect);
-        return { groups: withRes, persisted };
-      });
       ctx.projection.applyAll(rows);
       ctx.sourcing.capacity.record(shipFrom, now);
       if (backorderSkus.length) await reloadSupply(ctx.store.db, ctx.projection, backorderSkus);
