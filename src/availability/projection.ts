@@ -43,6 +43,8 @@ class SkuStock {
   /** -1 means "use the location's default". */
   safety = new Int32Array(4);
   version = new Int32Array(4);
+  /** Units this process's captures in flight are reserving (not committed yet): sourcing plans around them. */
+  held = new Int32Array(4);
 
   slot(locationId: number): number {
     let lo = 0;
@@ -60,11 +62,12 @@ class SkuStock {
 
   insertAt(at: number, locationId: number): void {
     if (this.n === this.locIds.length) this.grow();
-    for (const arr of [this.locIds, this.onHand, this.reserved, this.quarantine, this.safety, this.version]) {
+    for (const arr of [this.locIds, this.onHand, this.reserved, this.quarantine, this.safety, this.version, this.held]) {
       arr.copyWithin(at + 1, at, this.n);
     }
     this.locIds[at] = locationId;
     this.version[at] = 0;
+    this.held[at] = 0;
     this.n++;
   }
 
@@ -81,6 +84,7 @@ class SkuStock {
     this.quarantine = g(this.quarantine);
     this.safety = g(this.safety);
     this.version = g(this.version);
+    this.held = g(this.held);
   }
 }
 
@@ -258,8 +262,40 @@ export class StockProjection {
   }
 
   /**
+   * Marks units as being reserved by a capture of this process that has not committed yet.
+   * Sourcing (fillAvailable) plans around them, so concurrent captures in this process do not
+   * all pick the last units of a position and lose the race at the conditional UPDATE; what the
+   * availability API and the published figures show stays the committed stock. Every hold is
+   * given back with `unhold`, in the same synchronous step as the committed rows are applied
+   * (or when the capture fails).
+   */
+  hold(requests: ReadonlyArray<{ locationId: number; skuId: number; quantity: number }>): void {
+    for (const r of requests) {
+      const s = this.stock.get(r.skuId);
+      const i = s ? s.slot(r.locationId) : -1;
+      if (s && i >= 0) s.held[i] += r.quantity;
+    }
+  }
+
+  unhold(requests: ReadonlyArray<{ locationId: number; skuId: number; quantity: number }>): void {
+    for (const r of requests) {
+      const s = this.stock.get(r.skuId);
+      const i = s ? s.slot(r.locationId) : -1;
+      if (s && i >= 0) s.held[i] = Math.max(0, s.held[i] - r.quantity);
+    }
+  }
+
+  /** Units held by captures in flight at one position (tests and diagnosis). */
+  heldAt(locationId: number, skuId: number): number {
+    const s = this.stock.get(skuId);
+    const i = s ? s.slot(locationId) : -1;
+    return s && i >= 0 ? s.held[i] : 0;
+  }
+
+  /**
    * Writes what the channel may promise of one sku into column `col` of a row-major table:
-   * out[rowOf[locationId] * stride + col] for every exposed location with a row (rowOf ≥ 0).
+   * out[rowOf[locationId] * stride + col] for every exposed location with a row (rowOf ≥ 0),
+   * less what captures in flight hold (`hold`).
    */
   fillAvailable(skuId: number, channelCode: string, rowOf: Int32Array, out: Int32Array, stride: number, col: number): void {
     const view = this.channels.get(channelCode);
@@ -268,13 +304,13 @@ export class StockProjection {
     const { exposed, rules } = view;
     const plain = rules.buffer === 0 && rules.capPercent === null;
     const defaults = this.defaultSafety;
-    const { locIds, onHand, reserved, quarantine, safety } = s;
+    const { locIds, onHand, reserved, quarantine, safety, held } = s;
     for (let i = 0; i < s.n; i++) {
       const locId = locIds[i];
       if (exposed[locId] !== 1 || locId >= rowOf.length) continue;
       const row = rowOf[locId];
       if (row < 0) continue;
-      const sell = onHand[i] - reserved[i] - quarantine[i] - (safety[i] >= 0 ? safety[i] : defaults[locId]);
+      const sell = onHand[i] - reserved[i] - held[i] - quarantine[i] - (safety[i] >= 0 ? safety[i] : defaults[locId]);
       if (sell <= 0) continue;
       out[row * stride + col] = plain ? sell : channelAvailable(sell, rules);
     }

@@ -377,6 +377,13 @@ export async function sourceAndReserveGroups<T = undefined>(
       let i = 0;
       return groups.map((g) => ({ ...g, allocations: g.allocations.map((a) => ({ ...a, reservation: reservations[i++] })), supply: [] as SupplyHold[] }));
     };
+    // Captures in flight in this process plan around these units until this one commits or fails.
+    ctx.projection.hold(all);
+    let holding = true;
+    const unhold = () => {
+      if (holding) ctx.projection.unhold(all);
+      holding = false;
+    };
     try {
       const rows: PositionRow[] = [];
       let out: { groups: ReturnType<typeof withReservations>; persisted: T };
@@ -417,11 +424,14 @@ export async function sourceAndReserveGroups<T = undefined>(
           return { groups: withRes, persisted };
         });
       }
+      // The committed rows replace the holds in one synchronous step: no plan counts the units twice or misses them.
+      unhold();
       ctx.projection.applyAll(rows);
       ctx.sourcing.capacity.record(shipFrom, now);
       if (backorderSkus.length) await reloadSupply(ctx.store.db, ctx.projection, backorderSkus);
       return { groups: out.groups, attempts: attempt, persisted: out.persisted };
     } catch (e) {
+      unhold();
       // A PostgreSQL deadlock (40P01) rolled the transaction back like a lost race: try again.
       // So did the one-statement capture's guard (LOST_RACE_SQLSTATE): a position lacked the stock.
       const code = (e as { code?: unknown }).code;

@@ -37,6 +37,7 @@ describe.each(BACKENDS)('source and reserve on %s', (backend) => {
       { code: 'D1', name: 'Scarf', demandClass: 'B' },
       { code: 'E1', name: 'Socks', demandClass: 'B' },
       { code: 'F1', name: 'Belt', demandClass: 'B' },
+      { code: 'G1', name: 'Gloves', demandClass: 'B' },
     ]);
     peers = [env.ctx, await env.openPeer(), await env.openPeer()];
   });
@@ -75,6 +76,23 @@ describe.each(BACKENDS)('source and reserve on %s', (backend) => {
     expect(reserved).toBeGreaterThanOrEqual(14);
     expect(reserved).toBe(await activeSum('race-'));
     expect(won.length).toBeGreaterThan(5);
+    // Every capture gave back what it held in flight, won or lost.
+    for (const p of peers) for (const loc of ['WH1', 'ST-PARIS']) expect(p.projection.heldAt(id(p, 'location', loc), id(p, 'sku', 'C1'))).toBe(0);
+    await integrityHolds();
+  });
+
+  it('captures in flight in one process plan around each other: no lost race', async () => {
+    // ST-PARIS wins the tie (see below) with its one unit. Two captures start together in the
+    // same process: the second plans while the first is still writing, sees the unit held,
+    // and goes to WH1 at its first attempt instead of losing the race and re-sourcing.
+    await count('ST-PARIS', [['G1', 1]]);
+    await count('WH1', [['G1', 3]]);
+    const [a, b] = await Promise.all([0, 1].map((i) => sourceAndReserve(env.ctx, req([['G1', 1]]), { reference: `inflight-${i}` })));
+    expect([a, b].map((r) => r.result.plan.lines[0].allocations[0].location)).toEqual(['ST-PARIS', 'WH1']);
+    expect([a.attempts, b.attempts]).toEqual([1, 1]);
+    for (const loc of ['WH1', 'ST-PARIS']) expect(env.ctx.projection.heldAt(id(env.ctx, 'location', loc), id(env.ctx, 'sku', 'G1'))).toBe(0);
+    // Committed stock, what the availability API shows: 4 units, 2 reserved.
+    expect(env.ctx.projection.total(id(env.ctx, 'sku', 'G1'), 'web')).toBe(2);
     await integrityHolds();
   });
 
