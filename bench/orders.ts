@@ -367,6 +367,18 @@ const shorten = (text: string) => text.replace(/\s+/g, ' ').trim().slice(0, 160)
 async function sampleStatements(fx: FigureContext, spec: BodySpec, count: number) {
   const perOrder: string[][] = [];
   const statuses: number[] = [];
+  // SQLite's writer thread runs the capture's statements on its own connection: it lists them
+  // for each unit (its group's BEGIN and COMMIT included), handed over in the request's context.
+  const writer = fx.rt.ctx.store.writer;
+  if (writer) writer.onStatements = (texts) => requestStatements.getStore()?.push(...texts);
+  try {
+    return await sampleWith(fx, spec, count, perOrder, statuses);
+  } finally {
+    if (writer) writer.onStatements = null;
+  }
+}
+
+async function sampleWith(fx: FigureContext, spec: BodySpec, count: number, perOrder: string[][], statuses: number[]) {
   for (let i = 0; i < count; i++) {
     const seen: string[] = [];
     // inject() returns a thenable that starts the request when awaited: await it inside the context.
@@ -744,6 +756,8 @@ export async function orderCaptureHttp(fx: FigureContext): Promise<Figure> {
   const since = Date.now();
   processStatements = 0;
   sqliteTime.clear();
+  const writer = fx.rt.ctx.store.writer;
+  const writer0 = writer ? { statements: writer.statements, busyMs: writer.busyMs, groups: writer.groups } : null;
   let oms: OrderLoadResult;
   let all: number;
   const cpu0 = cpuNow();
@@ -752,7 +766,7 @@ export async function orderCaptureHttp(fx: FigureContext): Promise<Figure> {
     oms = await load('run', 3, maxOrders, seconds);
   } finally {
     cpu = cpuSince(cpu0);
-    all = processStatements ?? 0;
+    all = (processStatements ?? 0) + (writer && writer0 ? writer.statements - writer0.statements : 0);
     processStatements = null;
   }
   problems('POST /orders', oms);
@@ -839,6 +853,17 @@ export async function orderCaptureHttp(fx: FigureContext): Promise<Figure> {
     statements_per_order_incl_background: oms.ok ? round(all / oms.ok, 2) : null,
     // Where an order's SQLite time goes (ms per captured order, by statement kind, during the run).
     cpu_ms_per_order: oms.ok ? { process: round(cpu.processMs / oms.ok, 3), event_loop_thread: cpu.mainMs === null ? null : round(cpu.mainMs / oms.ok, 3), other_threads: cpu.mainMs === null ? null : round((cpu.processMs - cpu.mainMs) / oms.ok, 3) } : null,
+    // SQLite's writer thread (src/db/sqlite-writer.ts): its busy time (BEGIN to COMMIT of each
+    // group) and statements per order, and the mean number of captures sharing a COMMIT.
+    writer_thread:
+      writer && writer0 && oms.ok
+        ? {
+            busy_ms_per_order: round((writer.busyMs - writer0.busyMs) / oms.ok, 4),
+            statements_per_order: round((writer.statements - writer0.statements) / oms.ok, 2),
+            orders_per_group: round(oms.ok / Math.max(1, writer.groups - writer0.groups), 1),
+          }
+        : null,
+    // The main connection's statements only (with the writer thread, the capture's are not here).
     sqlite_ms_per_order_by_kind: oms.ok && sqliteTime.size
       ? Object.fromEntries([...sqliteTime].sort((a, b) => b[1].ms - a[1].ms).slice(0, 16).map(([k, v]) => [k, round(v.ms / oms.ok, 4)]))
       : null,

@@ -21,6 +21,8 @@ export interface Config {
   pgPrepared: boolean;
   /** SQLite: WAL checkpoints on a thread of their own instead of inside a COMMIT. */
   sqliteCheckpointThread: boolean;
+  /** SQLite: order captures written by a thread with its own connection (src/db/sqlite-writer.ts). */
+  sqliteWriterThread?: boolean;
   /** JSON file of carrier services (see docs/carriers.md); null = the built-in demo services. */
   carriersFile: string | null;
   /** Order policies: payment window, idempotency, acceptance deadlines (see src/orders/settings.ts). */
@@ -55,6 +57,7 @@ export function loadConfig(env = process.env): Config {
     poolSize: int('OMS_PG_POOL', 10),
     pgPrepared: int('OMS_PG_PREPARED', 1) === 1,
     sqliteCheckpointThread: int('OMS_SQLITE_CHECKPOINT_THREAD', 1) === 1,
+    sqliteWriterThread: int('OMS_SQLITE_WRITER_THREAD', 1) === 1,
     carriersFile: env.OMS_CARRIERS_FILE ? path.resolve(env.OMS_CARRIERS_FILE) : null,
     orders: {
       paymentTtlMs: int('OMS_ORDER_TTL_MS', DEFAULT_ORDER_SETTINGS.paymentTtlMs),

@@ -72,6 +72,7 @@ export async function startRuntime(config: Config, opts: { logger?: boolean | ob
   await follower.init();
   const app = await buildApp({ ctx, keys, logger: opts.logger, bodyLimit: config.bodyLimit, csvLimit: config.csvLimit });
   const stopCheckpoints = config.sqliteCheckpointThread ? ctx.store.backgroundCheckpoints?.({ onError: (message) => app.log.error(message) }) : undefined;
+  if (ctx.store.writer) ctx.store.writer.onError = (message) => app.log.error(message);
   const timers: NodeJS.Timeout[] = [];
   if (opts.background !== false) {
     const loop = (ms: number, fn: () => Promise<unknown>) => {

@@ -104,6 +104,9 @@ export interface LocationAvailability {
   available: number;
 }
 
+/** Zeros read in place of `held` when a plan ignores holds (grown as needed, never written). */
+let NO_HOLDS = new Int32Array(1024);
+
 export class StockProjection {
   private locations: (LocationFacts | undefined)[] = [];
   private locationByCode = new Map<string, LocationFacts>();
@@ -115,6 +118,8 @@ export class StockProjection {
   private stock = new Map<number, SkuStock>();
   private supply = new Map<number, SupplyLine[]>();
   loaded = false;
+  /** Units held by captures in flight, every position together (`hold`). */
+  heldUnits = 0;
   /** Bumped whenever locations or channels change: caches of derived reference data key on it. */
   refVersion = 0;
 
@@ -273,7 +278,10 @@ export class StockProjection {
     for (const r of requests) {
       const s = this.stock.get(r.skuId);
       const i = s ? s.slot(r.locationId) : -1;
-      if (s && i >= 0) s.held[i] += r.quantity;
+      if (s && i >= 0) {
+        s.held[i] += r.quantity;
+        this.heldUnits += r.quantity;
+      }
     }
   }
 
@@ -281,7 +289,11 @@ export class StockProjection {
     for (const r of requests) {
       const s = this.stock.get(r.skuId);
       const i = s ? s.slot(r.locationId) : -1;
-      if (s && i >= 0) s.held[i] = Math.max(0, s.held[i] - r.quantity);
+      if (s && i >= 0) {
+        const q = Math.min(s.held[i], r.quantity);
+        s.held[i] -= q;
+        this.heldUnits -= q;
+      }
     }
   }
 
@@ -297,14 +309,16 @@ export class StockProjection {
    * out[rowOf[locationId] * stride + col] for every exposed location with a row (rowOf ≥ 0),
    * less what captures in flight hold (`hold`).
    */
-  fillAvailable(skuId: number, channelCode: string, rowOf: Int32Array, out: Int32Array, stride: number, col: number): void {
+  fillAvailable(skuId: number, channelCode: string, rowOf: Int32Array, out: Int32Array, stride: number, col: number, withHolds = true): void {
     const view = this.channels.get(channelCode);
     const s = this.stock.get(skuId);
     if (!view || !s) return;
     const { exposed, rules } = view;
     const plain = rules.buffer === 0 && rules.capPercent === null;
     const defaults = this.defaultSafety;
-    const { locIds, onHand, reserved, quarantine, safety, held } = s;
+    const { locIds, onHand, reserved, quarantine, safety } = s;
+    // Without holds, a zero-filled array of the same length stands in (the loop stays one shape).
+    const held = withHolds ? s.held : NO_HOLDS.length >= s.n ? NO_HOLDS : (NO_HOLDS = new Int32Array(s.held.length));
     for (let i = 0; i < s.n; i++) {
       const locId = locIds[i];
       if (exposed[locId] !== 1 || locId >= rowOf.length) continue;
@@ -331,6 +345,7 @@ export class StockProjection {
     this.skusById.clear();
     this.stock.clear();
     this.supply.clear();
+    this.heldUnits = 0;
     this.loaded = false;
     this.refVersion++;
   }

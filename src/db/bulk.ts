@@ -3,6 +3,7 @@
 import { CompiledQuery } from 'kysely';
 import { type Dialect, type DbOrTrx, PREPARED } from './database.ts';
 import { groupConnection } from './group-commit.ts';
+import type { SqliteWriter } from './sqlite-writer.ts';
 
 const cache = new Map<string, string>();
 
@@ -75,9 +76,9 @@ export async function bulkInsert(
   same: Array<[name: string, type: ColumnType, value: unknown]> = [],
 ): Promise<void> {
   if (rows.length === 0) return;
-  const names = [...columns.map((c) => c[0]), ...same.map((c) => c[0])].join(', ');
-  const width = columns.length;
   if (dialect === 'postgres') {
+    const names = [...columns.map((c) => c[0]), ...same.map((c) => c[0])].join(', ');
+    const width = columns.length;
     const constants = same.map((c, i) => `, $${width + i + 1}::${c[1]}`).join('');
     // "where true": an INSERT … SELECT followed by ON CONFLICT needs it to parse unambiguously.
     const text = `insert into ${table} (${names}) select *${constants} from unnest(${columns.map((c, i) => `$${i + 1}::${c[1]}[]`).join(', ')}) where true ${tail}`;
@@ -87,9 +88,23 @@ export async function bulkInsert(
     }
     return;
   }
+  for (const st of sqliteInserts(table, columns, rows, tail, same)) await execRaw(db, st.text, st.params);
+}
+
+/** bulkInsert's SQLite statements: multi-row VALUES of up to 500 rows each. */
+function sqliteInserts(
+  table: string,
+  columns: Array<[name: string, type: ColumnType]>,
+  rows: unknown[][],
+  tail: string,
+  same: Array<[name: string, type: ColumnType, value: unknown]>,
+): Array<{ text: string; params: unknown[] }> {
+  const names = [...columns.map((c) => c[0]), ...same.map((c) => c[0])].join(', ');
+  const width = columns.length;
   // 500 rows a statement measured fastest here (against 100 and 2,000).
   const per = Math.max(1, Math.min(500, Math.floor(30_000 / width)));
   const head = same.map((c) => c[2]);
+  const out: Array<{ text: string; params: unknown[] }> = [];
   for (let i = 0; i < rows.length; i += per) {
     const n = Math.min(per, rows.length - i);
     const params = new Array(head.length + n * width);
@@ -100,10 +115,11 @@ export async function bulkInsert(
     }
     const text =
       same.length === 0
-        ? `insert into ${table} (${names}) values ${valuesList(dialect, n, width)} ${tail}`
-        : `insert into ${table} (${names}) select *${', ?'.repeat(same.length)} from (values ${valuesList(dialect, n, width)}) where true ${tail}`;
-    await execRaw(db, text, params);
+        ? `insert into ${table} (${names}) values ${valuesList('sqlite', n, width)} ${tail}`
+        : `insert into ${table} (${names}) select *${', ?'.repeat(same.length)} from (values ${valuesList('sqlite', n, width)}) where true ${tail}`;
+    out.push({ text, params });
   }
+  return out;
 }
 
 /** Tables without foreign keys: their rows may be written before any other of the batch. */
@@ -157,6 +173,19 @@ export class WriteBatch {
     }
     const params: unknown[] = [];
     await execRaw(db, `${PREPARED}with ${insertCtes(parts, params, 'true').join(', ')} select 1`, params);
+  }
+
+  /**
+   * SQLite with a writer thread (src/db/sqlite-writer.ts): `lead` and every insert of the batch
+   * as one unit of the thread's group commit, with flushGuarded's contract: the inserts stay
+   * only if `lead` changed exactly `expected` rows, else nothing does and the returned promise
+   * rejects with LOST_RACE_SQLSTATE. Returns the rows `lead` returned, once committed.
+   */
+  async flushToWriter<R>(writer: SqliteWriter, lead: { text: string; params: unknown[]; expected: number }): Promise<R[]> {
+    const parts = this.parts;
+    this.parts = [];
+    const statements = parts.flatMap((p) => sqliteInserts(p.table, p.columns, p.rows, p.tail, p.same));
+    return writer.run<R>({ lead, statements });
   }
 
   /**

@@ -17,6 +17,7 @@ import pg from 'pg';
 import { type CheckpointerOptions, FOREGROUND_CHECKPOINT_PAGES, startCheckpointer } from './checkpointer.ts';
 import { GroupCommitter } from './group-commit.ts';
 import type { Database } from './schema.ts';
+import { SqliteWriter } from './sqlite-writer.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 export type Db = Kysely<Database>;
@@ -39,6 +40,11 @@ export interface Store {
    * and returns what stops it. A running server calls it; tools and tests do not need it.
    */
   backgroundCheckpoints?(opts?: CheckpointerOptions): () => Promise<void>;
+  /**
+   * SQLite file stores: the thread that writes order captures off the event loop
+   * (src/db/sqlite-writer.ts). Use it only while `alive`.
+   */
+  writer?: SqliteWriter;
   close(): Promise<void>;
 }
 
@@ -103,7 +109,7 @@ function withStatementCache(raw: SQLite.Database): SQLite.Database {
   });
 }
 
-export function openSqlite(file: string): { raw: SQLite.Database; store: Store } {
+export function openSqlite(file: string, opts: { writerThread?: boolean } = {}): { raw: SQLite.Database; store: Store } {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
   const raw = new SQLite(file);
   raw.pragma('journal_mode = WAL');
@@ -119,6 +125,8 @@ export function openSqlite(file: string): { raw: SQLite.Database; store: Store }
   const cached = withStatementCache(raw);
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: cached }) });
   const group = new GroupCommitter(db, cached);
+  // A second connection cannot see an in-memory database: the writer thread needs a file.
+  const writer = file !== ':memory:' && opts.writerThread !== false ? new SqliteWriter(file) : undefined;
   return {
     raw,
     store: {
@@ -127,7 +135,11 @@ export function openSqlite(file: string): { raw: SQLite.Database; store: Store }
       dialect: 'sqlite',
       describe: `sqlite:${file}`,
       backgroundCheckpoints: file === ':memory:' ? undefined : (opts) => startCheckpointer(raw, file, opts),
-      close: () => db.destroy(),
+      writer,
+      close: async () => {
+        await writer?.close();
+        await db.destroy();
+      },
     },
   };
 }
@@ -184,10 +196,11 @@ export function openPostgres(url: string, poolSize = 10, prepared = true): { poo
   };
 }
 
-export function openStore(opts: { databaseUrl?: string; dataDir: string; poolSize?: number; pgPrepared?: boolean }): Store {
+export function openStore(opts: { databaseUrl?: string; dataDir: string; poolSize?: number; pgPrepared?: boolean; sqliteWriterThread?: boolean }): Store {
   const url = opts.databaseUrl;
+  const sqlite = { writerThread: opts.sqliteWriterThread };
   if (url && /^postgres(ql)?:\/\//.test(url)) return openPostgres(url, opts.poolSize, opts.pgPrepared ?? true).store;
-  if (url && url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length)).store;
+  if (url && url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), sqlite).store;
   if (url) throw new Error(`DATABASE_URL must start with postgres:// or sqlite: (got scheme ${url.split(':')[0]})`);
-  return openSqlite(path.join(opts.dataDir, 'oms.sqlite')).store;
+  return openSqlite(path.join(opts.dataDir, 'oms.sqlite'), sqlite).store;
 }

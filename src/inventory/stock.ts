@@ -350,9 +350,10 @@ export async function reserveAll(
 }
 
 /**
- * PostgreSQL, outside any transaction: the reservations' rows, dirty marks and events go into
- * `batch` now, and the conditional UPDATE comes back to lead the batch's one statement
- * (WriteBatch.flushGuarded), which writes nothing unless every position had the stock.
+ * Outside any transaction: the reservations' rows, dirty marks and events go into `batch` now,
+ * and the conditional UPDATE comes back to lead the batch, which writes nothing unless every
+ * position had the stock: PostgreSQL's one statement (WriteBatch.flushGuarded), or one unit of
+ * SQLite's writer thread (WriteBatch.flushToWriter).
  */
 export function reserveInBatch(
   ctx: Ctx,
@@ -360,12 +361,12 @@ export function reserveInBatch(
   opts: ReserveOptions,
   batch: WriteBatch,
 ): { lead: { text: string; params: unknown[]; expected: number }; reservations: Reservation[] } {
-  if (ctx.store.dialect !== 'postgres') throw new Error('reserveInBatch: PostgreSQL only');
+  const dialect = ctx.store.dialect;
   const now = ctx.clock.now();
   const ordered = orderedPositions(requests);
-  const text = reserveSql('postgres', ordered.length).slice(PREPARED.length);
+  const text = dialect === 'postgres' ? reserveSql(dialect, ordered.length).slice(PREPARED.length) : reserveSql(dialect, ordered.length);
   const reservations = recordReservations(requests, ordered, opts, now, batch);
-  return { lead: { text, params: reserveParams('postgres', ordered, opts.buffer, now), expected: ordered.length }, reservations };
+  return { lead: { text, params: reserveParams(dialect, ordered, opts.buffer, now), expected: ordered.length }, reservations };
 }
 
 /**

@@ -125,7 +125,15 @@ export function buildOrder(ctx: Ctx, req: SourcingRequest): SourcingOrder {
  * there now and (for channels that sell future stock) the supply expected within its horizon.
  * Synchronous over the projection, so it is one consistent picture.
  */
-export function loadCandidates(ctx: Ctx, channelCode: string, skuCodes: string[], usedToday: Map<number, number>, now: number): CandidatePool {
+export function loadCandidates(
+  ctx: Ctx,
+  channelCode: string,
+  skuCodes: string[],
+  usedToday: Map<number, number>,
+  now: number,
+  /** Count what captures in flight hold as taken (StockProjection.hold); false: committed stock only. */
+  withHolds = true,
+): CandidatePool {
   const p = ctx.projection;
   const channel = p.channel(channelCode);
   if (!channel) throw new AppError('unknown_channel', `Channel '${channelCode}' does not exist`);
@@ -139,7 +147,7 @@ export function loadCandidates(ctx: Ctx, channelCode: string, skuCodes: string[]
   skus.forEach((code, col) => {
     const sku = p.sku(code);
     if (!sku) return;
-    p.fillAvailable(sku.id, channelCode, rowOf, available, P, col);
+    p.fillAvailable(sku.id, channelCode, rowOf, available, P, col, withHolds);
     if (!channel.futureStock || !sku.backorderable) return;
     for (const s of p.supplyOf(sku.id)) {
       const r = s.locationId < rowOf.length ? rowOf[s.locationId] : -1;
@@ -333,9 +341,17 @@ export async function sourceAndReserveGroups<T = undefined>(
     const groups: Array<PlannedSourcing & { allocations: Omit<ReservedAllocation, 'reservation'>[] }> = [];
     let stale = false;
     for (const order of orders) {
-      const pool = loadCandidates(ctx, channelCode, order.lines.map((l) => l.sku), used, now);
+      const skus = order.lines.map((l) => l.sku);
+      let pool = loadCandidates(ctx, channelCode, skus, used, now);
       if (taken.size) deduct(pool, taken);
-      const result = source(order, pool, ruleSet, now, ctx.sourcing.carriers);
+      let result = source(order, pool, ruleSet, now, ctx.sourcing.carriers);
+      if (!result.plan.complete && ctx.projection.heldUnits > 0) {
+        // Units held by captures still in flight may come back (a capture can fail): never
+        // refuse on them. Plan on committed stock; the conditional UPDATE settles who gets it.
+        pool = loadCandidates(ctx, channelCode, skus, used, now, false);
+        if (taken.size) deduct(pool, taken);
+        result = source(order, pool, ruleSet, now, ctx.sourcing.carriers);
+      }
       last = result;
       if (!result.plan.complete && !opts.allowPartial) {
         // The projection may lag stock another process just added: refuse only on a plan made
@@ -387,15 +403,17 @@ export async function sourceAndReserveGroups<T = undefined>(
     try {
       const rows: PositionRow[] = [];
       let out: { groups: ReturnType<typeof withReservations>; persisted: T };
-      if (ctx.store.dialect === 'postgres' && !opts.persist && !opts.beforeReserve && all.length && !backorderSkus.length) {
-        // PostgreSQL: the reservation UPDATE leads one statement holding every insert; it
-        // writes nothing unless every position had the stock (WriteBatch.flushGuarded).
+      const writer = ctx.store.writer?.alive ? ctx.store.writer : undefined;
+      if ((ctx.store.dialect === 'postgres' || writer) && !opts.persist && !opts.beforeReserve && all.length && !backorderSkus.length) {
+        // The reservation UPDATE leads every insert, and nothing is written unless every
+        // position had the stock: PostgreSQL's one statement (WriteBatch.flushGuarded), or one
+        // unit of SQLite's writer thread, off the event loop (WriteBatch.flushToWriter).
         const batch = new WriteBatch();
         const { lead, reservations } = reserveInBatch(ctx, all, reserveOpts, batch);
         const withRes = withReservations(reservations);
         countShipmentsTo(batch, shipFrom, utcDay(now));
         const persisted = opts.collect ? await opts.collect(withRes, batch) : (undefined as T);
-        rows.push(...(await batch.flushGuarded<PositionRow>(ctx.store.db, lead)));
+        rows.push(...(await (writer ? batch.flushToWriter<PositionRow>(writer, lead) : batch.flushGuarded<PositionRow>(ctx.store.db, lead))));
         out = { groups: withRes, persisted };
       } else {
         // Group commit on SQLite: concurrent captures share one COMMIT (src/db/group-commit.ts).

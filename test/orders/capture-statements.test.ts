@@ -1,7 +1,9 @@
 // What a capture sends to the database. On PostgreSQL the whole capture (the conditional
 // reservation UPDATE and every insert) is one statement in autocommit, guarded: when another
 // order took the stock first, the statement raises and undoes itself, and the capture
-// re-sources on fresh stock. On SQLite it is one transaction inside a group commit.
+// re-sources on fresh stock. On SQLite it is one unit (a savepoint) of the writer thread's
+// group commit, the event loop sending no statement; without the writer thread, one
+// transaction inside the main connection's group commit.
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,9 +15,14 @@ import { homeOrderBody, smallNetwork } from '../support/fixtures.ts';
 
 type Fn = (...args: unknown[]) => unknown;
 
-/** Records the text of every statement the drivers run while `fn` runs. */
-async function statementsOf(fn: () => Promise<unknown>): Promise<string[]> {
+/** Writer-thread statements (SQLite) are recorded with this prefix. */
+const W = 'writer: ';
+
+/** Records the text of every statement the drivers run while `fn` runs (the SQLite writer thread's too). */
+async function statementsOf(fn: () => Promise<unknown>, env?: ApiEnv): Promise<string[]> {
   const seen: string[] = [];
+  const writer = env?.ctx.store.writer;
+  if (writer) writer.onStatements = (texts) => seen.push(...texts.map((t) => W + t));
   const client = pg.Client.prototype as unknown as Record<string, Fn>;
   const query = client.query;
   client.query = function (this: unknown, ...args: unknown[]) {
@@ -38,6 +45,7 @@ async function statementsOf(fn: () => Promise<unknown>): Promise<string[]> {
   } finally {
     client.query = query;
     for (const [m, f] of originals) statement[m] = f;
+    if (writer) writer.onStatements = null;
   }
   return seen.map((t) => t.replace(/\/\*[^*]*\*\//g, '').replace(/\s+/g, ' ').trim());
 }
@@ -58,12 +66,12 @@ describe.each(BACKENDS)('order capture statements on %s', (backend) => {
 
   const capture = (ref: string, lines: Array<[string, number, number]>) => env.app.inject({ method: 'POST', url: '/orders', headers: env.auth(web), payload: homeOrderBody(ref, lines) });
 
-  it(backend === 'postgres' ? 'a capture is one statement' : 'a capture is one transaction of inserts, without reads', async () => {
+  it(backend === 'postgres' ? 'a capture is one statement' : 'a capture is one unit of the writer thread, the event loop sending nothing', async () => {
     expect((await capture('S-0', [['B1', 1, 1000]])).statusCode).toBe(201);
     let status = 0;
     const sent = await statementsOf(async () => {
       status = (await capture('S-1', [['B1', 2, 1000]])).statusCode;
-    });
+    }, env);
     expect(status).toBe(201);
     if (backend === 'postgres') {
       expect(sent).toHaveLength(1);
@@ -72,10 +80,17 @@ describe.each(BACKENDS)('order capture statements on %s', (backend) => {
         expect(sent[0]).toContain(`insert into ${table} `);
       }
     } else {
-      expect(sent[0]).toBe('begin immediate');
-      expect(sent.at(-1)).toBe('commit');
-      expect(sent.filter((t) => t.startsWith('select'))).toEqual([]);
-      expect(sent.length).toBeLessThanOrEqual(16);
+      expect(sent.filter((t) => !t.startsWith(W))).toEqual([]);
+      const unit = sent.map((t) => t.slice(W.length));
+      // Alone in its group: the group's BEGIN and COMMIT are listed with it.
+      expect(unit.slice(0, 2)).toEqual(['begin immediate', 'savepoint unit']);
+      expect(unit[2]).toMatch(/^update stock_positions set reserved/);
+      expect(unit.slice(-2)).toEqual(['release unit', 'commit']);
+      expect(unit.filter((t) => t.startsWith('select'))).toEqual([]);
+      for (const table of ['reservations', 'outbox', 'orders', 'order_lines', 'fulfillment_orders', 'fulfillment_lines', 'order_sourcing', 'location_capacity_usage', 'availability_dirty']) {
+        expect(unit.some((t) => t.startsWith(`insert into ${table} `))).toBe(true);
+      }
+      expect(unit.length).toBeLessThanOrEqual(16);
     }
     expect((await positions(env, 'WH1')).B1.reserved).toBe(3);
   });
@@ -93,7 +108,7 @@ describe.each(BACKENDS)('order capture statements on %s', (backend) => {
     let second = { statusCode: 0, body: '', json: () => ({}) as { fulfillment_orders: Array<{ location: string }> } };
     const sent = await statementsOf(async () => {
       second = await capture('S-2', [['A1', 1, 1000]]);
-    });
+    }, env);
     expect(second.statusCode, second.body).toBe(201);
     expect(second.json().fulfillment_orders.map((f) => f.location)).toEqual(['ST-PARIS']);
     if (backend === 'postgres') {
@@ -102,9 +117,45 @@ describe.each(BACKENDS)('order capture statements on %s', (backend) => {
       const at = sent.flatMap((t, i) => (guarded(t) ? [i] : []));
       expect(at).toHaveLength(2);
       expect(sent.slice(at[0] + 1, at[1]).some((t) => t.startsWith('select "location_id", "sku_id", "on_hand"'))).toBe(true);
+    } else {
+      // The writer's first unit found WH1 empty and rolled itself back; the positions were read
+      // again on the main connection; the second unit stored the order.
+      const leads = sent.flatMap((t, i) => (t.startsWith(`${W}update stock_positions`) ? [i] : []));
+      expect(leads).toHaveLength(2);
+      expect(sent[leads[0] + 1]).toBe(`${W}rollback to unit`);
+      expect(sent.slice(leads[0] + 1, leads[1]).some((t) => t.startsWith('select "location_id", "sku_id", "on_hand"'))).toBe(true);
     }
     expect((await positions(env, 'WH1')).A1.reserved).toBe(1);
     expect((await positions(env, 'ST-PARIS')).A1.reserved).toBe(1);
+    await expectBooksBalance(env.ctx.store.db);
+  });
+});
+
+describe('order capture statements on sqlite without the writer thread', () => {
+  let env: ApiEnv;
+  let web: string;
+  beforeAll(async () => {
+    env = await createApiEnv('sqlite', { sqliteWriterThread: false });
+    await smallNetwork(env.ctx);
+    web = (await createApiKey(env.ctx, { name: 'web', role: 'channel', channel: 'web' })).secret;
+    await seedStock(env, 'WH1', '2026-06-01T09:00:00Z', [{ sku: 'B1', on_hand: 10 }]);
+  });
+  afterAll(async () => env?.close());
+
+  it('a capture is one transaction of inserts in the group commit, without reads', async () => {
+    expect(env.ctx.store.writer).toBeUndefined();
+    const capture = (ref: string) => env.app.inject({ method: 'POST', url: '/orders', headers: env.auth(web), payload: homeOrderBody(ref, [['B1', 2, 1000]]) });
+    expect((await capture('N-0')).statusCode).toBe(201);
+    let status = 0;
+    const sent = await statementsOf(async () => {
+      status = (await capture('N-1')).statusCode;
+    });
+    expect(status).toBe(201);
+    expect(sent[0]).toBe('begin immediate');
+    expect(sent.at(-1)).toBe('commit');
+    expect(sent.filter((t) => t.startsWith('select'))).toEqual([]);
+    expect(sent.length).toBeLessThanOrEqual(16);
+    expect((await positions(env, 'WH1')).B1.reserved).toBe(4);
     await expectBooksBalance(env.ctx.store.db);
   });
 });

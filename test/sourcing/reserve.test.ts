@@ -9,7 +9,7 @@ import { upsertSkus } from '../../src/inventory/skus.ts';
 import { applySnapshotChunk } from '../../src/inventory/snapshot.ts';
 import { getPosition } from '../../src/inventory/stock.ts';
 import type { AppError } from '../../src/shared/errors.ts';
-import { type SourcingRequest, planSourcing, sourceAndReserve } from '../../src/sourcing/service.ts';
+import { type SourcingRequest, planSourcing, sourceAndReserve, sourceAndReserveGroups } from '../../src/sourcing/service.ts';
 import { BACKENDS, createTestEnv, type TestEnv } from '../support/backends.ts';
 import { smallNetwork } from '../support/fixtures.ts';
 
@@ -38,6 +38,7 @@ describe.each(BACKENDS)('source and reserve on %s', (backend) => {
       { code: 'E1', name: 'Socks', demandClass: 'B' },
       { code: 'F1', name: 'Belt', demandClass: 'B' },
       { code: 'G1', name: 'Gloves', demandClass: 'B' },
+      { code: 'G2', name: 'Hat', demandClass: 'B' },
     ]);
     peers = [env.ctx, await env.openPeer(), await env.openPeer()];
   });
@@ -93,6 +94,28 @@ describe.each(BACKENDS)('source and reserve on %s', (backend) => {
     for (const loc of ['WH1', 'ST-PARIS']) expect(env.ctx.projection.heldAt(id(env.ctx, 'location', loc), id(env.ctx, 'sku', 'G1'))).toBe(0);
     // Committed stock, what the availability API shows: 4 units, 2 reserved.
     expect(env.ctx.projection.total(id(env.ctx, 'sku', 'G1'), 'web')).toBe(2);
+    await integrityHolds();
+  });
+
+  it('units held by a capture in flight never make another one out of stock: the holder may fail', async () => {
+    // One G2 in the network. Capture A plans it, holds it, then fails before writing; B plans
+    // while A holds the unit. B must not answer out_of_stock on a hold: it plans on committed
+    // stock, and the database decides.
+    await count('ST-PARIS', [['G2', 1]]);
+    const a = sourceAndReserveGroups(env.ctx, [req([['G2', 1]])], {
+      reference: 'holder',
+      collect: async () => {
+        await new Promise((r) => setTimeout(r, 20));
+        throw new Error('the holder failed');
+      },
+    });
+    const b = sourceAndReserve(env.ctx, req([['G2', 1]]), { reference: 'second' });
+    const [ra, rb] = await Promise.allSettled([a, b]);
+    expect((ra as PromiseRejectedResult).reason.message).toBe('the holder failed');
+    expect(rb.status).toBe('fulfilled');
+    expect(await reservedAt('ST-PARIS', 'G2')).toBe(1);
+    expect(await activeSum('second')).toBe(1);
+    expect(env.ctx.projection.heldUnits).toBe(0);
     await integrityHolds();
   });
 

@@ -36,14 +36,14 @@ export interface TestEnv {
   close(): Promise<void>;
 }
 
-export async function createTestEnv(backend: 'sqlite' | 'postgres', opts: { poolSize?: number } = {}): Promise<TestEnv> {
+export async function createTestEnv(backend: 'sqlite' | 'postgres', opts: { poolSize?: number; sqliteWriterThread?: boolean } = {}): Promise<TestEnv> {
   const clock = new ManualClock(Date.parse('2026-06-01T10:00:00Z'));
   const stores: Store[] = [];
   let open: () => Store;
   let drop = async () => {};
   if (backend === 'sqlite') {
     const file = `/tmp/oms-test-${process.pid}-${randomBytes(4).toString('hex')}.sqlite`;
-    open = () => openSqlite(file).store;
+    open = () => openSqlite(file, { writerThread: opts.sqliteWriterThread }).store;
     drop = async () => {
       const fs = await import('node:fs');
       for (const f of [file, `${file}-wal`, `${file}-shm`]) fs.rmSync(f, { force: true });
@@ -82,7 +82,7 @@ export interface ApiEnv extends TestEnv {
   auth(key?: string): { authorization: string };
 }
 
-export async function createApiEnv(backend: 'sqlite' | 'postgres', opts: { poolSize?: number } = {}): Promise<ApiEnv> {
+export async function createApiEnv(backend: 'sqlite' | 'postgres', opts: { poolSize?: number; sqliteWriterThread?: boolean } = {}): Promise<ApiEnv> {
   const env = await createTestEnv(backend, opts);
   const keys = new KeyVerifier(env.ctx);
   const app = await buildApp({ ctx: env.ctx, keys, bodyLimit: 2 * 1024 * 1024 });

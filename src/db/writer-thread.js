@@ -1,0 +1,129 @@
+// The SQLite writer thread (src/db/sqlite-writer.ts): a connection of its own that runs guarded
+// write units (order capture's conditional reservation UPDATE and its inserts) with group
+// commit, off the event loop. Plain JavaScript: it needs only better-sqlite3.
+//
+// A unit: { id, lead: { text, params, expected }, statements: [{ text, params }], trace }.
+// Each runs in its own SAVEPOINT. When `lead` (an UPDATE … RETURNING) returns fewer rows than
+// `expected`, a position lacked the stock: the unit is rolled back and answered { lost: true }.
+// A unit that throws is rolled back alone and answered with the error's code and message.
+// Units waiting when a group starts share its COMMIT (at most maxUnits); nothing is answered
+// before that COMMIT, and a failed COMMIT fails every unit of the group.
+import { parentPort, workerData } from 'node:worker_threads';
+import SQLite from 'better-sqlite3';
+
+const { file, maxUnits, windowMs, autocheckpointPages } = workerData;
+const db = new SQLite(file, { fileMustExist: true });
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = NORMAL');
+db.pragma('foreign_keys = ON');
+db.pragma('busy_timeout = 10000');
+db.pragma('cache_size = -65536');
+db.pragma('temp_store = MEMORY');
+db.pragma(`wal_autocheckpoint = ${autocheckpointPages}`);
+
+const cache = new Map();
+function prepare(text) {
+  let stmt = cache.get(text);
+  if (!stmt) {
+    if (cache.size >= 500) cache.clear();
+    stmt = db.prepare(text);
+    cache.set(text, stmt);
+  }
+  return stmt;
+}
+const begin = db.prepare('begin immediate');
+const commit = db.prepare('commit');
+const rollback = db.prepare('rollback');
+const savepoint = db.prepare('savepoint unit');
+const release = db.prepare('release unit');
+const rollbackTo = db.prepare('rollback to unit');
+
+/** A group ended less than this long ago: the writer is busy, and units wait `windowMs` to group. */
+const BUSY_MS = 20;
+let lastGroupAt = -Infinity;
+let queue = [];
+let scheduled = false;
+let stopped = false;
+
+const errorOf = (e) => ({ code: typeof e?.code === 'string' ? e.code : null, message: e instanceof Error ? e.message : String(e) });
+
+/** Statements run by the current group (reported with its answers, for diagnosis). */
+let statements = 0;
+
+function runUnit(unit) {
+  const texts = unit.trace ? [] : null;
+  const exec = (stmt, params, all) => {
+    statements++;
+    texts?.push(stmt.source);
+    return all ? stmt.all(params) : stmt.run(params);
+  };
+  exec(savepoint, [], false);
+  try {
+    let rows = [];
+    if (unit.lead) {
+      rows = exec(prepare(unit.lead.text), unit.lead.params, true);
+      if (rows.length !== unit.lead.expected) {
+        exec(rollbackTo, [], false);
+        exec(release, [], false);
+        return { id: unit.id, lost: true, texts };
+      }
+    }
+    for (const s of unit.statements) exec(prepare(s.text), s.params, false);
+    exec(release, [], false);
+    return { id: unit.id, rows, texts };
+  } catch (e) {
+    rollbackTo.run();
+    release.run();
+    return { id: unit.id, error: errorOf(e), texts };
+  }
+}
+
+function drain() {
+  scheduled = false;
+  while (queue.length && !stopped) {
+    const group = queue.length > maxUnits ? queue.splice(0, maxUnits) : queue;
+    if (group === queue) queue = [];
+    const answers = [];
+    const t0 = performance.now();
+    statements = 2;
+    try {
+      begin.run();
+      for (const unit of group) answers.push(runUnit(unit));
+      commit.run();
+      // A traced unit lists the group's BEGIN (first unit) and COMMIT (last unit) too.
+      answers[0].texts?.unshift(begin.source);
+      answers[answers.length - 1].texts?.push(commit.source);
+    } catch (e) {
+      // BEGIN or COMMIT failed: nothing of the group is stored.
+      if (db.inTransaction) rollback.run();
+      const error = errorOf(e);
+      parentPort.postMessage({ answers: group.map((u) => ({ id: u.id, error })), statements, busyMs: performance.now() - t0 });
+      continue;
+    }
+    lastGroupAt = performance.now();
+    parentPort.postMessage({ answers, statements, busyMs: lastGroupAt - t0 });
+  }
+}
+
+parentPort.on('message', (m) => {
+  if (m === 'stop') {
+    stopped = true;
+    const error = { code: 'OMS_WRITER_STOPPED', message: 'the SQLite writer thread stopped' };
+    if (queue.length) parentPort.postMessage({ answers: queue.map((u) => ({ id: u.id, error })), statements: 0, busyMs: 0 });
+    queue = [];
+    db.close();
+    parentPort.close();
+    return;
+  }
+  if (stopped) return;
+  // Messages that arrive together are delivered in one turn: the drain after them takes them all.
+  queue.push(m);
+  if (!scheduled) {
+    scheduled = true;
+    // Under load (a group ended moments ago) the first unit waits a little for others to share
+    // its COMMIT; an idle writer runs it at once. Measured with order.capture.http: groups of
+    // ~1.5 orders without the wait, ~5.8 with it; the thread's time 0.79–0.92 → 0.56–0.61 ms an order.
+    if (performance.now() - lastGroupAt < BUSY_MS) setTimeout(drain, windowMs);
+    else setImmediate(drain);
+  }
+});
