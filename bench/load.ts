@@ -2,9 +2,9 @@
 // loop): autocannon against 127.0.0.1, bounded in time. The parent sends one LoadSpec over
 // IPC and receives one LoadResult. Latencies are taken from autocannon's 'response' events
 // (microsecond resolution; its own histogram rounds to whole milliseconds).
-import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Request } from 'autocannon';
+import { runChild } from './forker.ts';
 
 export type LoadSpec =
   | (Common & { kind: 'get'; paths: string[] })
@@ -37,21 +37,7 @@ export interface LoadResult {
 
 /** Runs one load in a child process and returns its result. */
 export function runLoad(spec: LoadSpec): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ['--child'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let done = false;
-    child.once('message', (m: { ok: boolean; result?: LoadResult; error?: string }) => {
-      done = true;
-      if (m.ok && m.result) resolve(m.result);
-      else reject(new Error(`load generator failed: ${m.error}`));
-      child.disconnect();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (!done) reject(new Error(`load generator exited with code ${code}`));
-    });
-    child.send(spec);
-  });
+  return runChild<LoadResult>(fileURLToPath(import.meta.url), '--child', spec);
 }
 
 function requestsFor(spec: LoadSpec): { method: string; requests: Request[] } {

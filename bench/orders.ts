@@ -18,7 +18,6 @@
 // with a request counter for unique references, stopped after N orders or T seconds.
 import { rng } from '../src/demo/network.ts';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -27,6 +26,7 @@ import autocannon from 'autocannon';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import type { FigureContext } from './figures.ts';
+import { runChild } from './forker.ts';
 import { type Figure, log, ratio, round, sleep, summarise } from './report.ts';
 
 /** Concurrent HTTP clients (keep-alive connections) of the OMS measurement. */
@@ -186,21 +186,7 @@ export interface OrderLoadResult {
 }
 
 function runOrderLoad(spec: OrderLoadSpec): Promise<OrderLoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ['--order-load'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let done = false;
-    child.once('message', (m: { ok: boolean; result?: OrderLoadResult; error?: string }) => {
-      done = true;
-      if (m.ok && m.result) resolve(m.result);
-      else reject(new Error(`order load failed: ${m.error}`));
-      child.disconnect();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (!done) reject(new Error(`order load exited with code ${code}`));
-    });
-    child.send(spec);
-  });
+  return runChild<OrderLoadResult>(fileURLToPath(import.meta.url), '--order-load', spec);
 }
 
 async function orderLoad(spec: OrderLoadSpec): Promise<OrderLoadResult> {
@@ -761,11 +747,14 @@ export async function orderCaptureHttp(fx: FigureContext): Promise<Figure> {
   let oms: OrderLoadResult;
   let all: number;
   const cpu0 = cpuNow();
+  const faults0 = process.resourceUsage().minorPageFault;
   let cpu: ReturnType<typeof cpuSince>;
+  let faults = 0;
   try {
     oms = await load('run', 3, maxOrders, seconds);
   } finally {
     cpu = cpuSince(cpu0);
+    faults = process.resourceUsage().minorPageFault - faults0;
     all = (processStatements ?? 0) + (writer && writer0 ? writer.statements - writer0.statements : 0);
     processStatements = null;
   }
@@ -864,6 +853,9 @@ export async function orderCaptureHttp(fx: FigureContext): Promise<Figure> {
           }
         : null,
     // The main connection's statements only (with the writer thread, the capture's are not here).
+    // Minor page faults of the server process per order: a fork of this process (the load
+    // generator, before bench/forker.ts) made every first write to a page fault afterwards.
+    minor_page_faults_per_order: oms.ok ? round(faults / oms.ok, 2) : null,
     sqlite_ms_per_order_by_kind: oms.ok && sqliteTime.size
       ? Object.fromEntries([...sqliteTime].sort((a, b) => b[1].ms - a[1].ms).slice(0, 16).map(([k, v]) => [k, round(v.ms / oms.ok, 4)]))
       : null,

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createApiKey } from '../src/auth/keys.ts';
 import { loadConfig } from '../src/config.ts';
+import { startForker } from './forker.ts';
 import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { type Backend, createBackend, DEFAULT_PG_URL, type RawDriver } from './backend.ts';
 import { atpBatch, atpHttp, feedDelta, feedSnapshot, type FigureContext, setupLoad } from './figures.ts';
@@ -206,6 +207,8 @@ async function runBackend(name: BackendName, o: Options): Promise<void> {
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
+  // Before anything grows this process: load generators are forked from the forker, not from here.
+  startForker();
   const m = machine();
   log(`machine: ${m.cores} × ${m.cpu}, ${m.memory_gb} GB, node ${m.node}; ${o.quick ? 'quick' : 'full'} run; backends ${o.backends.join(', ')}${o.prefixes.length ? `; figures ${o.prefixes.join(', ')}…` : ''}`);
   for (const b of o.backends) {
