@@ -18,6 +18,9 @@ import { Worker } from 'node:worker_threads';
 import { FOREGROUND_CHECKPOINT_PAGES } from './checkpointer.ts';
 import { LOST_RACE_SQLSTATE } from './database.ts';
 
+/** Distinct statement texts the thread keeps by number. */
+const MAX_TEXTS = 2000;
+
 export interface WriterStatement {
   text: string;
   params: unknown[];
@@ -52,6 +55,8 @@ export class SqliteWriter {
   private worker: Worker | null = null;
   private readonly pending = new Map<number, { resolve: (a: Answer) => void; reject: (e: unknown) => void }>();
   private nextId = 1;
+  /** Statement texts already sent to the thread, by number. */
+  private readonly textIds = new Map<string, number>();
   private stopping: Promise<void> | null = null;
   /** False once the thread has stopped (closed or failed): callers write on the main connection. */
   alive = true;
@@ -111,9 +116,11 @@ export class SqliteWriter {
     const trace = this.onStatements !== null;
     // The thread holds the process open only while units are in flight.
     if (this.pending.size === 0) worker.ref();
+    const lead = { ...this.encode(unit.lead), expected: unit.lead.expected };
+    const statements = unit.statements.map((s) => this.encode(s));
     const answer = await new Promise<Answer>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, lead: unit.lead, statements: unit.statements, trace });
+      worker.postMessage({ id, lead, statements, trace });
     }).finally(() => {
       if (this.pending.size === 0 && this.alive) worker.unref();
     });
@@ -121,6 +128,20 @@ export class SqliteWriter {
     if (answer.lost) throw new WriterError('a position lacked the stock when the capture was written', LOST_RACE_SQLSTATE);
     if (answer.error) throw new WriterError(answer.error.message, answer.error.code);
     return (answer.rows ?? []) as R[];
+  }
+
+  /**
+   * A statement's text crosses to the thread once: later units send its number (the texts are
+   * long, a dozen an order, and the same few shapes repeat; copying them was a third of the
+   * cost of posting a unit). Past MAX_TEXTS shapes, texts are sent every time.
+   */
+  private encode(st: WriterStatement): { n: number; text?: string; params: unknown[] } {
+    const known = this.textIds.get(st.text);
+    if (known !== undefined) return { n: known, params: st.params };
+    if (this.textIds.size >= MAX_TEXTS) return { n: 0, text: st.text, params: st.params };
+    const n = this.textIds.size + 1;
+    this.textIds.set(st.text, n);
+    return { n, text: st.text, params: st.params };
   }
 
   /** Stops the thread; units still waiting are rejected. */

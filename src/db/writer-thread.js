@@ -2,7 +2,7 @@
 // write units (order capture's conditional reservation UPDATE and its inserts) with group
 // commit, off the event loop. Plain JavaScript: it needs only better-sqlite3.
 //
-// A unit: { id, lead: { text, params, expected }, statements: [{ text, params }], trace }.
+// A unit: { id, lead: { n, text?, params, expected }, statements: [{ n, text?, params }], trace }.
 // Each runs in its own SAVEPOINT. When `lead` (an UPDATE … RETURNING) returns fewer rows than
 // `expected`, a position lacked the stock: the unit is rolled back and answered { lost: true }.
 // A unit that throws is rolled back alone and answered with the error's code and message.
@@ -21,13 +21,15 @@ db.pragma('cache_size = -65536');
 db.pragma('temp_store = MEMORY');
 db.pragma(`wal_autocheckpoint = ${autocheckpointPages}`);
 
-const cache = new Map();
-function prepare(text) {
-  let stmt = cache.get(text);
+// A statement's text comes once with its number n (src/db/sqlite-writer.ts), then the number
+// alone; n = 0: a text sent every time, prepared every time.
+const byNumber = new Map();
+function prepare(s) {
+  if (s.n === 0) return db.prepare(s.text);
+  let stmt = byNumber.get(s.n);
   if (!stmt) {
-    if (cache.size >= 500) cache.clear();
-    stmt = db.prepare(text);
-    cache.set(text, stmt);
+    stmt = db.prepare(s.text);
+    byNumber.set(s.n, stmt);
   }
   return stmt;
 }
@@ -61,14 +63,14 @@ function runUnit(unit) {
   try {
     let rows = [];
     if (unit.lead) {
-      rows = exec(prepare(unit.lead.text), unit.lead.params, true);
+      rows = exec(prepare(unit.lead), unit.lead.params, true);
       if (rows.length !== unit.lead.expected) {
         exec(rollbackTo, [], false);
         exec(release, [], false);
         return { id: unit.id, lost: true, texts };
       }
     }
-    for (const s of unit.statements) exec(prepare(s.text), s.params, false);
+    for (const s of unit.statements) exec(prepare(s), s.params, false);
     exec(release, [], false);
     return { id: unit.id, rows, texts };
   } catch (e) {
