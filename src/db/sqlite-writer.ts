@@ -18,6 +18,9 @@ import { Worker } from 'node:worker_threads';
 import { FOREGROUND_CHECKPOINT_PAGES } from './checkpointer.ts';
 import { LOST_RACE_SQLSTATE } from './database.ts';
 
+/** The code of a unit refused or cut short because the thread stopped (it may have committed). */
+export const WRITER_STOPPED = 'OMS_WRITER_STOPPED';
+
 /** Distinct statement texts the thread keeps by number. */
 const MAX_TEXTS = 2000;
 
@@ -99,7 +102,7 @@ export class SqliteWriter {
       if (!this.alive) return;
       this.alive = false;
       if (!this.stopping) this.onError?.(`SQLite writer thread stopped (${why}); captures write on the main connection`);
-      for (const p of this.pending.values()) p.reject(new WriterError(`the SQLite writer thread stopped (${why})`, 'OMS_WRITER_STOPPED'));
+      for (const p of this.pending.values()) p.reject(new WriterError(`the SQLite writer thread stopped (${why})`, WRITER_STOPPED));
       this.pending.clear();
     };
     worker.on('error', (e) => fail(e instanceof Error ? e.message : String(e)));
@@ -110,7 +113,7 @@ export class SqliteWriter {
 
   /** Runs one unit in the writer's next group; resolves after its COMMIT with the lead's rows. */
   async run<R>(unit: GuardedUnit): Promise<R[]> {
-    if (!this.alive || this.stopping) throw new WriterError('the SQLite writer thread is not running', 'OMS_WRITER_STOPPED');
+    if (!this.alive || this.stopping) throw new WriterError('the SQLite writer thread is not running', WRITER_STOPPED);
     const worker = this.worker ?? this.start();
     const id = this.nextId++;
     const trace = this.onStatements !== null;

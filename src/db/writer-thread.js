@@ -107,6 +107,17 @@ function drain() {
   }
 }
 
+// Whatever escapes (a bug): give the write lock back before the thread ends, so the main
+// connection, which takes over the captures, is not left waiting on a transaction of a dead one.
+process.on('uncaughtException', () => {
+  try {
+    if (db.inTransaction) db.exec('rollback');
+    db.close();
+  } finally {
+    process.exit(1);
+  }
+});
+
 parentPort.on('message', (m) => {
   if (m === 'stop') {
     stopped = true;

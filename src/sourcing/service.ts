@@ -12,6 +12,7 @@
 // not the projection, decides.
 import type { Ctx } from '../context.ts';
 import { LOST_RACE_SQLSTATE, type Trx } from '../db/database.ts';
+import { WRITER_STOPPED } from '../db/sqlite-writer.ts';
 import { resolvePlace } from '../geo/places.ts';
 import { assertCountry } from '../inventory/validate.ts';
 import type { Reservation } from '../inventory/stock.ts';
@@ -314,7 +315,9 @@ export async function sourceAndReserveGroups<T = undefined>(
     /**
      * Instead of persist, for a caller whose writes are all inserts: it adds them to the batch
      * and runs no statement. On PostgreSQL the reservations and these inserts are then one
-     * statement in autocommit (no BEGIN, no COMMIT: one round trip for the whole capture).
+     * statement in autocommit (no BEGIN, no COMMIT: one round trip for the whole capture); on
+     * SQLite, one unit of the writer thread. The batch must fail as a whole if it is written a
+     * second time (a unique key): a unit in flight when the writer thread stops is retried.
      */
     collect?: (groups: GroupsSourced<T>['groups'], batch: WriteBatch) => Promise<T>;
     /**
@@ -452,8 +455,12 @@ export async function sourceAndReserveGroups<T = undefined>(
       unhold();
       // A PostgreSQL deadlock (40P01) rolled the transaction back like a lost race: try again.
       // So did the one-statement capture's guard (LOST_RACE_SQLSTATE): a position lacked the stock.
+      // SQLite's writer thread stopped with the unit in flight (WRITER_STOPPED): it may or may not
+      // have committed; the next attempt writes on the main connection, and a `collect` batch
+      // written twice fails on its unique key (capture: the order's reference), so the caller
+      // finds what was stored. The positions are read again either way.
       const code = (e as { code?: unknown }).code;
-      const retry = code === '40P01' || code === LOST_RACE_SQLSTATE;
+      const retry = code === '40P01' || code === LOST_RACE_SQLSTATE || code === WRITER_STOPPED;
       if (!(e instanceof LostRace) && !retry) throw e;
       refreshed = true;
       const lost = e instanceof LostRace ? e.skuIds : [...all.map((a) => a.skuId), ...backorderSkus];

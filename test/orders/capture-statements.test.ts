@@ -5,6 +5,7 @@
 // group commit, the event loop sending no statement; without the writer thread, one
 // transaction inside the main connection's group commit.
 import SQLite from 'better-sqlite3';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, KeyVerifier } from '../../src/auth/keys.ts';
@@ -156,6 +157,42 @@ describe('order capture statements on sqlite without the writer thread', () => {
     expect(sent.filter((t) => t.startsWith('select'))).toEqual([]);
     expect(sent.length).toBeLessThanOrEqual(16);
     expect((await positions(env, 'WH1')).B1.reserved).toBe(4);
+    await expectBooksBalance(env.ctx.store.db);
+  });
+});
+
+describe('order capture on sqlite when the writer thread stops mid-capture', () => {
+  let env: ApiEnv;
+  let web: string;
+  beforeAll(async () => {
+    env = await createApiEnv('sqlite');
+    await smallNetwork(env.ctx);
+    web = (await createApiKey(env.ctx, { name: 'web', role: 'channel', channel: 'web' })).secret;
+    await seedStock(env, 'WH1', '2026-06-01T09:00:00Z', [{ sku: 'B1', on_hand: 10 }]);
+  });
+  afterAll(async () => env?.close());
+
+  it('the capture is retried on the main connection: one order, its stock reserved once', async () => {
+    const capture = (ref: string) => env.app.inject({ method: 'POST', url: '/orders', headers: env.auth(web), payload: homeOrderBody(ref, [['B1', 2, 1000]]) });
+    expect((await capture('K-0')).statusCode).toBe(201);
+    const writer = env.ctx.store.writer as NonNullable<typeof env.ctx.store.writer>;
+    const inside = writer as unknown as { pending: Map<number, unknown>; worker: { terminate(): Promise<number> } };
+    // The main connection takes the write lock, so the thread's unit waits in its BEGIN; the
+    // thread dies with the unit posted (in general it may or may not have committed it).
+    await sql`begin immediate`.execute(env.ctx.store.db);
+    const pending = capture('K-1');
+    while (inside.pending.size === 0) await new Promise((r) => setImmediate(r));
+    const terminated = inside.worker.terminate();
+    await sql`rollback`.execute(env.ctx.store.db);
+    await terminated;
+    const res = await pending;
+    expect([200, 201]).toContain(res.statusCode);
+    expect(writer.alive).toBe(false);
+    // Later captures write on the main connection.
+    expect((await capture('K-2')).statusCode).toBe(201);
+    const stored = await env.ctx.store.db.selectFrom('orders').select(['external_reference']).execute();
+    expect(stored.map((o) => o.external_reference).sort()).toEqual(['K-0', 'K-1', 'K-2']);
+    expect((await positions(env, 'WH1')).B1.reserved).toBe(6);
     await expectBooksBalance(env.ctx.store.db);
   });
 });
