@@ -63,7 +63,7 @@ async function retryConflicts<T>(run: () => Promise<T>, attempts = 4): Promise<T
     try {
       return await run();
     } catch (e) {
-      const retryable = e instanceof ExclusionsChanged || (e as { code?: unknown }).code === '40P01';
+      const retryable = e instanceof ExclusionsChanged || e instanceof ReadMidChange || (e as { code?: unknown }).code === '40P01';
       if (attempt >= attempts || !retryable) throw e;
     }
   }
@@ -74,6 +74,23 @@ class ExclusionsChanged extends AppError {
   constructor() {
     super('conflict', "The order's excluded locations changed while it was re-sourced; retry");
   }
+}
+
+/**
+ * The fulfilment order and its lines are read by separate statements: a change committed in
+ * between (an order cancellation zeroes the lines and cancels the order) gives a mix of before
+ * and after. Found when the request does not fit what was read: it runs again on a fresh read.
+ */
+class ReadMidChange extends AppError {
+  constructor() {
+    super('conflict', 'The fulfilment order changed while it was read; retry');
+  }
+}
+
+/** True when the fulfilment order is no longer what was read (status or version moved since). */
+async function movedSince(ctx: Ctx, fo: FulfillmentAggregate): Promise<boolean> {
+  const now = await ctx.store.db.selectFrom('fulfillment_orders').select(['status', 'version']).where('id', '=', fo.id).executeTakeFirst();
+  return !now || now.status !== fo.status || now.version !== fo.version;
 }
 
 export async function actOnFulfillment(ctx: Ctx, id: string, action: FulfillmentAction, actor: FulfillmentActor, input: ActionInput = {}): Promise<ActionResult> {
@@ -232,7 +249,10 @@ async function pick(ctx: Ctx, order: OrderAggregate, fo: FulfillmentAggregate, a
   for (const r of reported) {
     const l = fo.lines.find((x) => x.line_id === r.lineId);
     if (!l) throw new AppError('validation_failed', `Line ${r.lineId} is not part of fulfilment order '${fo.id}'`);
-    if (!Number.isInteger(r.picked) || r.picked < 0 || r.picked > l.quantity) throw new AppError('validation_failed', `Line ${r.lineId}: picked must be 0 to ${l.quantity} (got ${r.picked})`);
+    if (!Number.isInteger(r.picked) || r.picked < 0 || r.picked > l.quantity) {
+      if (Number.isInteger(r.picked) && r.picked > l.quantity && (await movedSince(ctx, fo))) throw new ReadMidChange();
+      throw new AppError('validation_failed', `Line ${r.lineId}: picked must be 0 to ${l.quantity} (got ${r.picked})`);
+    }
     byLine.set(r.lineId, r.picked);
   }
   const open = fo.lines.filter((l) => l.quantity > 0);
