@@ -358,21 +358,17 @@ async function sampleStatements(fx: FigureContext, spec: BodySpec, count: number
   const writer = fx.rt.ctx.store.writer;
   if (writer) writer.onStatements = (texts) => requestStatements.getStore()?.push(...texts);
   try {
-    return await sampleWith(fx, spec, count, perOrder, statuses);
+    for (let i = 0; i < count; i++) {
+      const seen: string[] = [];
+      // inject() returns a thenable that starts the request when awaited: await it inside the context.
+      const res = await requestStatements.run(seen, async () => {
+        return await fx.rt.app.inject({ method: 'POST', url: '/orders', headers: { authorization: `Bearer ${fx.channelKey}`, 'content-type': 'application/json' }, payload: JSON.stringify(orderBody(spec, i)) });
+      });
+      statuses.push(res.statusCode);
+      if (res.statusCode === 201) perOrder.push(seen);
+    }
   } finally {
     if (writer) writer.onStatements = null;
-  }
-}
-
-async function sampleWith(fx: FigureContext, spec: BodySpec, count: number, perOrder: string[][], statuses: number[]) {
-  for (let i = 0; i < count; i++) {
-    const seen: string[] = [];
-    // inject() returns a thenable that starts the request when awaited: await it inside the context.
-    const res = await requestStatements.run(seen, async () => {
-      return await fx.rt.app.inject({ method: 'POST', url: '/orders', headers: { authorization: `Bearer ${fx.channelKey}`, 'content-type': 'application/json' }, payload: JSON.stringify(orderBody(spec, i)) });
-    });
-    statuses.push(res.statusCode);
-    if (res.statusCode === 201) perOrder.push(seen);
   }
   const byKind: Record<string, number> = {};
   for (const list of perOrder) for (const s of list) byKind[statementKind(s)] = (byKind[statementKind(s)] ?? 0) + 1;

@@ -275,26 +275,21 @@ export class StockProjection {
    * (or when the capture fails).
    */
   hold(requests: ReadonlyArray<{ locationId: number; skuId: number; quantity: number }>): void {
-    for (const r of requests) {
-      const s = this.stock.get(r.skuId);
-      const i = s ? s.slot(r.locationId) : -1;
-      if (s && i >= 0) {
-        s.held[i] += r.quantity;
-        this.heldUnits += r.quantity;
-      }
-    }
+    for (const r of requests) this.addHeld(r.locationId, r.skuId, r.quantity);
   }
 
   unhold(requests: ReadonlyArray<{ locationId: number; skuId: number; quantity: number }>): void {
-    for (const r of requests) {
-      const s = this.stock.get(r.skuId);
-      const i = s ? s.slot(r.locationId) : -1;
-      if (s && i >= 0) {
-        const q = Math.min(s.held[i], r.quantity);
-        s.held[i] -= q;
-        this.heldUnits -= q;
-      }
-    }
+    // Given back only as far as it is still there (a reload in between cleared it).
+    for (const r of requests) this.addHeld(r.locationId, r.skuId, -r.quantity);
+  }
+
+  private addHeld(locationId: number, skuId: number, delta: number): void {
+    const s = this.stock.get(skuId);
+    const i = s ? s.slot(locationId) : -1;
+    if (!s || i < 0) return;
+    const q = Math.max(delta, -s.held[i]);
+    s.held[i] += q;
+    this.heldUnits += q;
   }
 
   /** Units held by captures in flight at one position (tests and diagnosis). */

@@ -109,15 +109,14 @@ function withStatementCache(raw: SQLite.Database): SQLite.Database {
   });
 }
 
+/** What every connection of the OMS to a SQLite file runs first (the writer thread's too). */
+export const CONNECTION_PRAGMAS = ['journal_mode = WAL', 'synchronous = NORMAL', 'foreign_keys = ON', 'busy_timeout = 10000', 'temp_store = MEMORY'];
+
 export function openSqlite(file: string, opts: { writerThread?: boolean } = {}): { raw: SQLite.Database; store: Store } {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
   const raw = new SQLite(file);
-  raw.pragma('journal_mode = WAL');
-  raw.pragma('synchronous = NORMAL');
-  raw.pragma('foreign_keys = ON');
-  raw.pragma('busy_timeout = 10000');
+  for (const p of CONNECTION_PRAGMAS) raw.pragma(p);
   raw.pragma('cache_size = -262144');
-  raw.pragma('temp_store = MEMORY');
   // Checkpoint every ~40 MB of WAL instead of 4 MB: a million-row feed pays a tenth of the
   // checkpoint syncs; the WAL is truncated back to 64 MB after each.
   raw.pragma(`wal_autocheckpoint = ${FOREGROUND_CHECKPOINT_PAGES}`);

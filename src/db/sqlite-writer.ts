@@ -16,7 +16,7 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { FOREGROUND_CHECKPOINT_PAGES } from './checkpointer.ts';
-import { LOST_RACE_SQLSTATE } from './database.ts';
+import { CONNECTION_PRAGMAS, LOST_RACE_SQLSTATE } from './database.ts';
 
 /** The code of a unit refused or cut short because the thread stopped (it may have committed). */
 export const WRITER_STOPPED = 'OMS_WRITER_STOPPED';
@@ -85,7 +85,13 @@ export class SqliteWriter {
   /** The thread starts with the first unit: tools and tests that capture nothing never pay for it. */
   private start(): Worker {
     const worker = new Worker(new URL('./writer-thread.js', import.meta.url), {
-      workerData: { file: this.file, maxUnits: this.opts.maxUnits ?? 64, windowMs: this.opts.windowMs ?? 2, autocheckpointPages: FOREGROUND_CHECKPOINT_PAGES },
+      workerData: {
+        file: this.file,
+        pragmas: [...CONNECTION_PRAGMAS, 'cache_size = -65536', `wal_autocheckpoint = ${FOREGROUND_CHECKPOINT_PAGES}`],
+        maxUnits: this.opts.maxUnits ?? 64,
+        windowMs: this.opts.windowMs ?? 2,
+        stoppedCode: WRITER_STOPPED,
+      },
     });
     worker.on('message', (m: { answers: Answer[]; statements: number; busyMs: number }) => {
       this.statements += m.statements;

@@ -11,15 +11,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
 
-const { file, maxUnits, windowMs, autocheckpointPages } = workerData;
+const { file, pragmas, maxUnits, windowMs, stoppedCode } = workerData;
 const db = new SQLite(file, { fileMustExist: true });
-db.pragma('journal_mode = WAL');
-db.pragma('synchronous = NORMAL');
-db.pragma('foreign_keys = ON');
-db.pragma('busy_timeout = 10000');
-db.pragma('cache_size = -65536');
-db.pragma('temp_store = MEMORY');
-db.pragma(`wal_autocheckpoint = ${autocheckpointPages}`);
+// The main connection's settings (src/db/database.ts, CONNECTION_PRAGMAS), a smaller cache.
+for (const p of pragmas) db.pragma(p);
 
 // A statement's text comes once with its number n (src/db/sqlite-writer.ts), then the number
 // alone; n = 0: a text sent every time, prepared every time.
@@ -121,7 +116,7 @@ process.on('uncaughtException', () => {
 parentPort.on('message', (m) => {
   if (m === 'stop') {
     stopped = true;
-    const error = { code: 'OMS_WRITER_STOPPED', message: 'the SQLite writer thread stopped' };
+    const error = { code: stoppedCode, message: 'the SQLite writer thread stopped' };
     if (queue.length) parentPort.postMessage({ answers: queue.map((u) => ({ id: u.id, error })), statements: 0, busyMs: 0 });
     queue = [];
     db.close();

@@ -344,17 +344,15 @@ export async function sourceAndReserveGroups<T = undefined>(
     const groups: Array<PlannedSourcing & { allocations: Omit<ReservedAllocation, 'reservation'>[] }> = [];
     let stale = false;
     for (const order of orders) {
-      const skus = order.lines.map((l) => l.sku);
-      let pool = loadCandidates(ctx, channelCode, skus, used, now);
-      if (taken.size) deduct(pool, taken);
-      let result = source(order, pool, ruleSet, now, ctx.sourcing.carriers);
-      if (!result.plan.complete && ctx.projection.heldUnits > 0) {
-        // Units held by captures still in flight may come back (a capture can fail): never
-        // refuse on them. Plan on committed stock; the conditional UPDATE settles who gets it.
-        pool = loadCandidates(ctx, channelCode, skus, used, now, false);
+      const plan = (withHolds: boolean) => {
+        const pool = loadCandidates(ctx, channelCode, order.lines.map((l) => l.sku), used, now, withHolds);
         if (taken.size) deduct(pool, taken);
-        result = source(order, pool, ruleSet, now, ctx.sourcing.carriers);
-      }
+        return source(order, pool, ruleSet, now, ctx.sourcing.carriers);
+      };
+      let result = plan(true);
+      // Units held by captures still in flight may come back (a capture can fail): never refuse
+      // on them. Plan on committed stock; the conditional UPDATE settles who gets it.
+      if (!result.plan.complete && ctx.projection.heldUnits > 0) result = plan(false);
       last = result;
       if (!result.plan.complete && !opts.allowPartial) {
         // The projection may lag stock another process just added: refuse only on a plan made

@@ -132,20 +132,26 @@ describe.each(BACKENDS)('order capture statements on %s', (backend) => {
   });
 });
 
+/** A SQLite API env with 10 B1 at WH1, and a capture of 2 B1 for home delivery by the web channel. */
+async function sqliteB1Env(writerThread: boolean) {
+  const env = await createApiEnv('sqlite', { sqliteWriterThread: writerThread });
+  await smallNetwork(env.ctx);
+  const web = (await createApiKey(env.ctx, { name: 'web', role: 'channel', channel: 'web' })).secret;
+  await seedStock(env, 'WH1', '2026-06-01T09:00:00Z', [{ sku: 'B1', on_hand: 10 }]);
+  const capture = (ref: string) => env.app.inject({ method: 'POST', url: '/orders', headers: env.auth(web), payload: homeOrderBody(ref, [['B1', 2, 1000]]) });
+  return { env, capture };
+}
+
 describe('order capture statements on sqlite without the writer thread', () => {
   let env: ApiEnv;
-  let web: string;
+  let capture: Awaited<ReturnType<typeof sqliteB1Env>>['capture'];
   beforeAll(async () => {
-    env = await createApiEnv('sqlite', { sqliteWriterThread: false });
-    await smallNetwork(env.ctx);
-    web = (await createApiKey(env.ctx, { name: 'web', role: 'channel', channel: 'web' })).secret;
-    await seedStock(env, 'WH1', '2026-06-01T09:00:00Z', [{ sku: 'B1', on_hand: 10 }]);
+    ({ env, capture } = await sqliteB1Env(false));
   });
   afterAll(async () => env?.close());
 
   it('a capture is one transaction of inserts in the group commit, without reads', async () => {
     expect(env.ctx.store.writer).toBeUndefined();
-    const capture = (ref: string) => env.app.inject({ method: 'POST', url: '/orders', headers: env.auth(web), payload: homeOrderBody(ref, [['B1', 2, 1000]]) });
     expect((await capture('N-0')).statusCode).toBe(201);
     let status = 0;
     const sent = await statementsOf(async () => {
@@ -163,17 +169,13 @@ describe('order capture statements on sqlite without the writer thread', () => {
 
 describe('order capture on sqlite when the writer thread stops mid-capture', () => {
   let env: ApiEnv;
-  let web: string;
+  let capture: Awaited<ReturnType<typeof sqliteB1Env>>['capture'];
   beforeAll(async () => {
-    env = await createApiEnv('sqlite');
-    await smallNetwork(env.ctx);
-    web = (await createApiKey(env.ctx, { name: 'web', role: 'channel', channel: 'web' })).secret;
-    await seedStock(env, 'WH1', '2026-06-01T09:00:00Z', [{ sku: 'B1', on_hand: 10 }]);
+    ({ env, capture } = await sqliteB1Env(true));
   });
   afterAll(async () => env?.close());
 
   it('the capture is retried on the main connection: one order, its stock reserved once', async () => {
-    const capture = (ref: string) => env.app.inject({ method: 'POST', url: '/orders', headers: env.auth(web), payload: homeOrderBody(ref, [['B1', 2, 1000]]) });
     expect((await capture('K-0')).statusCode).toBe(201);
     const writer = env.ctx.store.writer as NonNullable<typeof env.ctx.store.writer>;
     const inside = writer as unknown as { pending: Map<number, unknown>; worker: { terminate(): Promise<number> } };
