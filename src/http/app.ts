@@ -181,24 +181,42 @@ export async function buildApp(opts: AppOptions): Promise<App> {
 const IDENTIFIER_KEY = /(^|_)(reference|ref|sku|gtin|id|code|key)$/;
 
 /** The JSON path of the first text field that holds a Luhn-valid card number, or null. */
-export function findCardNumber(v: unknown, path: string, depth = 0): string | null {
-  if (depth > 20) return null;
-  if (typeof v === 'string') return containsCardNumber(v) ? path : null;
+export function findCardNumber(v: unknown, path: string): string | null {
+  // The path is written only for a hit: every request body is walked, and a path string per
+  // field (a few dozen per order) cost more than the walk.
+  const at: Array<string | number> = [];
+  if (!hasCardNumber(v, at, 0)) return null;
+  let out = path;
+  for (let i = at.length - 1; i >= 0; i--) {
+    const step = at[i];
+    out = typeof step === 'number' ? `${out}[${step}]` : out ? `${out}.${step}` : step;
+  }
+  return out;
+}
+
+/** True when a card number is in v; `at` then holds the way to it, innermost step first. */
+function hasCardNumber(v: unknown, at: Array<string | number>, depth: number): boolean {
+  if (depth > 20) return false;
+  if (typeof v === 'string') return containsCardNumber(v);
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
-      const hit = findCardNumber(v[i], `${path}[${i}]`, depth + 1);
-      if (hit !== null) return hit;
+      if (hasCardNumber(v[i], at, depth + 1)) {
+        at.push(i);
+        return true;
+      }
     }
-    return null;
+    return false;
   }
   if (v !== null && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v)) {
-      if (IDENTIFIER_KEY.test(k)) continue;
-      const hit = findCardNumber(x, path ? `${path}.${k}` : k, depth + 1);
-      if (hit !== null) return hit;
+    for (const k in v) {
+      if (!Object.hasOwn(v, k) || IDENTIFIER_KEY.test(k)) continue;
+      if (hasCardNumber((v as Record<string, unknown>)[k], at, depth + 1)) {
+        at.push(k);
+        return true;
+      }
     }
   }
-  return null;
+  return false;
 }
 
 /** Role gate used by routes; scope checks happen in the handlers that know the resource. */

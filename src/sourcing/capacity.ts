@@ -5,11 +5,42 @@ import type { Ctx } from '../context.ts';
 import { WriteBatch } from '../db/bulk.ts';
 import type { DbOrTrx, Dialect, Trx } from '../db/database.ts';
 
-export const utcDay = (t: number): string => new Date(t).toISOString().slice(0, 10);
+const DAY_MS = 86_400_000;
+/** The last day formatted, and the instants it covers [from, from + DAY_MS). */
+let lastDay = { from: Number.NaN, text: '' };
+
+/** YYYY-MM-DD (UTC) of an instant; the day's text is kept, as every capture asks for it. */
+export function utcDay(t: number): string {
+  const last = lastDay;
+  if (t >= last.from && t < last.from + DAY_MS) return last.text;
+  const text = new Date(t).toISOString().slice(0, 10);
+  if (Number.isFinite(t)) lastDay = { from: t - (((t % DAY_MS) + DAY_MS) % DAY_MS), text };
+  return text;
+}
+
+/**
+ * Shipments taken today per location id, as one process knows them: a copy read from the
+ * database, plus what this process counted since (`counted`, in order, so a reader that
+ * derived figures from this copy can bring them up to date by reading only what is new).
+ */
+export class ShipmentsToday {
+  readonly counted: number[] = [];
+
+  constructor(private readonly byLocation: Map<number, number> = new Map()) {}
+
+  get(locationId: number): number {
+    return this.byLocation.get(locationId) ?? 0;
+  }
+
+  add(locationId: number): void {
+    this.byLocation.set(locationId, this.get(locationId) + 1);
+    this.counted.push(locationId);
+  }
+}
 
 export class CapacityUsage {
   private day = '';
-  private used = new Map<number, number>();
+  private used = new ShipmentsToday();
   private loadedAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly ttlMs = 1_000) {}
@@ -17,11 +48,11 @@ export class CapacityUsage {
   private pending: Promise<void> | null = null;
 
   /**
-   * Shipments taken today per location id. A stale copy is served while one refresh runs in
+   * Shipments taken today per location. A stale copy is served while one refresh runs in
    * the background (stale-while-revalidate): under load, a read queued behind the writers must
-   * not hold every order up. A new day waits for its first read.
+   * not hold every order up. A new day waits for its first read. A refresh is a new object.
    */
-  async today(ctx: Ctx): Promise<Map<number, number>> {
+  async today(ctx: Ctx): Promise<ShipmentsToday> {
     const day = utcDay(ctx.clock.now());
     if (day === this.day && Date.now() - this.loadedAt < this.ttlMs) return this.used;
     this.pending ??= this.refresh(ctx, day).finally(() => {
@@ -34,7 +65,7 @@ export class CapacityUsage {
   private async refresh(ctx: Ctx, day: string): Promise<void> {
     const startedAt = Date.now();
     const used = await readUsage(ctx.store.db, day);
-    this.used = used;
+    this.used = new ShipmentsToday(used);
     this.day = day;
     this.loadedAt = startedAt;
   }
@@ -49,7 +80,7 @@ export class CapacityUsage {
    */
   record(locationIds: readonly number[], at: number): void {
     if (utcDay(at) !== this.day) return;
-    for (const id of new Set(locationIds)) this.used.set(id, (this.used.get(id) ?? 0) + 1);
+    for (const id of new Set(locationIds)) this.used.add(id);
   }
 }
 

@@ -22,7 +22,7 @@ import { startOfUtcDay } from '../availability/atp.ts';
 import { type PositionRow, reloadSupply } from '../availability/projection.ts';
 import { allocateSupply, type SupplyHold, type SupplyRequest } from '../inventory/supply.ts';
 import { AppError } from '../shared/errors.ts';
-import { countShipments, countShipmentsTo, utcDay } from './capacity.ts';
+import { countShipments, countShipmentsTo, type ShipmentsToday, utcDay } from './capacity.ts';
 import { source } from './engine.ts';
 import type { Candidate, CandidatePool, DeliveryMode, FutureStock, RuleSet, SourcingOrder, SourcingResult } from './model.ts';
 import { assertValidRuleSet, getRuleSet } from './rule-sets.ts';
@@ -130,7 +130,7 @@ export function loadCandidates(
   ctx: Ctx,
   channelCode: string,
   skuCodes: string[],
-  usedToday: Map<number, number>,
+  usedToday: ShipmentsToday,
   now: number,
   /** Count what captures in flight hold as taken (StockProjection.hold); false: committed stock only. */
   withHolds = true,
@@ -176,8 +176,11 @@ interface ExposedLocations {
   /** Row of each location in `locations`, indexed by location id (-1: not a candidate). */
   rowOf: Int32Array;
   locations: Candidate[];
-  /** Candidates with a daily capacity: their row, location id and capacity. */
-  capped: Array<{ row: number; id: number; capacity: number }>;
+  /** Candidates with a daily capacity: their row and capacity, by location id. */
+  capped: Map<number, { row: number; capacity: number }>;
+  /** The shipment counts the remaining capacities were computed from, and how many of its `counted` are in. */
+  capacityFrom: ShipmentsToday | null;
+  capacityApplied: number;
 }
 const exposedCache = new WeakMap<object, Map<string, ExposedLocations>>();
 
@@ -188,7 +191,7 @@ const exposedCache = new WeakMap<object, Map<string, ExposedLocations>>();
  * engine reads it live; plans run synchronously, one at a time). A plan that needs future
  * stock works on a copy.
  */
-function exposedLocations(ctx: Ctx, channelCode: string, usedToday: Map<number, number>): ExposedLocations {
+function exposedLocations(ctx: Ctx, channelCode: string, usedToday: ShipmentsToday): ExposedLocations {
   const p = ctx.projection;
   let byChannel = exposedCache.get(p);
   if (!byChannel) {
@@ -199,11 +202,11 @@ function exposedLocations(ctx: Ctx, channelCode: string, usedToday: Map<number, 
   if (!built || built.refVersion !== p.refVersion) {
     const row = new Map<number, number>();
     const locations: Candidate[] = [];
-    const capped: ExposedLocations['capped'] = [];
+    const capped: ExposedLocations['capped'] = new Map();
     for (const loc of p.allLocations()) {
       if (!p.isExposed(channelCode, loc.id)) continue;
       row.set(loc.id, locations.length);
-      if (loc.dailyCapacity !== null) capped.push({ row: locations.length, id: loc.id, capacity: loc.dailyCapacity });
+      if (loc.dailyCapacity !== null) capped.set(loc.id, { row: locations.length, capacity: loc.dailyCapacity });
       locations.push({
         code: loc.code,
         type: loc.type,
@@ -219,10 +222,22 @@ function exposedLocations(ctx: Ctx, channelCode: string, usedToday: Map<number, 
     }
     const rowOf = new Int32Array(Math.max(0, ...row.keys()) + 1).fill(-1);
     for (const [id, r] of row) rowOf[id] = r;
-    built = { refVersion: p.refVersion, rowOf, locations, capped };
+    built = { refVersion: p.refVersion, rowOf, locations, capped, capacityFrom: null, capacityApplied: 0 };
     byChannel.set(channelCode, built);
   }
-  for (const c of built.capped) built.locations[c.row].remainingCapacity = c.capacity - (usedToday.get(c.id) ?? 0);
+  // Every capped candidate from a fresh copy of the counts; from the same copy, only the
+  // locations counted since the last call (a capture counts one or two: not a thousand writes).
+  const counted = usedToday.counted;
+  if (built.capacityFrom !== usedToday) {
+    for (const [id, c] of built.capped) built.locations[c.row].remainingCapacity = c.capacity - usedToday.get(id);
+    built.capacityFrom = usedToday;
+  } else {
+    for (let x = built.capacityApplied; x < counted.length; x++) {
+      const c = built.capped.get(counted[x]);
+      if (c) built.locations[c.row].remainingCapacity = c.capacity - usedToday.get(counted[x]);
+    }
+  }
+  built.capacityApplied = counted.length;
   return built;
 }
 

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Ctx } from '../../src/context.ts';
 import { checkIntegrity } from '../../src/inventory/integrity.ts';
+import { upsertLocation } from '../../src/inventory/locations.ts';
 import { upsertSkus } from '../../src/inventory/skus.ts';
 import { applySnapshotChunk } from '../../src/inventory/snapshot.ts';
 import { getPosition } from '../../src/inventory/stock.ts';
@@ -154,5 +155,31 @@ describe.each(BACKENDS)('source and reserve on %s', (backend) => {
     expect(((err as AppError).details as { lines: unknown[] }).lines).toEqual([{ line_id: 'L1', sku: 'B1', requested: 500, unfilled: 497, fillable: 3 }]);
     const after = await env.ctx.store.db.selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     expect(Number(after.n)).toBe(Number(before.n));
+  });
+
+  it('a location at its daily capacity loses the next order, counted by this process between reloads', async () => {
+    // H1 (class B: home-standard, under capacity) at WH1 and ST-PARIS: both within the distance
+    // tolerance of Paris, so ST-PARIS wins by code while it has room.
+    await upsertSkus(env.ctx, [{ code: 'H1', name: 'Umbrella', demandClass: 'B' }]);
+    await count('WH1', [['H1', 20]]);
+    await count('ST-PARIS', [['H1', 20]]);
+    const store = { code: 'ST-PARIS', name: 'Store Paris', type: 'store' as const, country: 'FR', latitude: 48.86, longitude: 2.34, capabilities: ['ships' as const, 'click_and_collect' as const], tags: ['city'] };
+    const usage = await env.ctx.store.db.selectFrom('location_capacity_usage').select('used').where('location_id', '=', id(env.ctx, 'location', 'ST-PARIS')).execute();
+    await upsertLocation(env.ctx, { ...store, dailyCapacity: usage.reduce((a, r) => a + r.used, 0) + 2 });
+    try {
+      env.ctx.sourcing.capacity.invalidate();
+      const from = async (ref: string) => (await sourceAndReserve(env.ctx, req([['H1', 1]]), { reference: ref })).result.plan.shipments.map((s) => s.location);
+      // The counts are read once, then this process adds its own shipments to that copy.
+      expect(await from('cap-1')).toEqual(['ST-PARIS']);
+      expect(await from('cap-2')).toEqual(['ST-PARIS']);
+      expect(await from('cap-3')).toEqual(['WH1']);
+      expect(await from('cap-4')).toEqual(['WH1']);
+      // A fresh copy of the counts says the same.
+      env.ctx.sourcing.capacity.invalidate();
+      expect(await from('cap-5')).toEqual(['WH1']);
+    } finally {
+      await upsertLocation(env.ctx, { ...store, dailyCapacity: null });
+    }
+    await integrityHolds();
   });
 });
