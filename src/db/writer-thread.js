@@ -2,7 +2,9 @@
 // write units (order capture's conditional reservation UPDATE and its inserts) with group
 // commit, off the event loop. Plain JavaScript: it needs only better-sqlite3.
 //
-// A unit: { id, lead: { n, text?, params, expected }, statements: [{ n, text?, params }], trace }.
+// A unit arrives as one flat array (SqliteWriter.encode): [id, trace, expected, statement
+// count, then per statement, the lead first: number, text or null, parameter count, the
+// parameters]; decoded here into { id, lead: { n, text, params, expected }, statements, trace }.
 // Each runs in its own SAVEPOINT. When `lead` (an UPDATE … RETURNING) returns fewer rows than
 // `expected`, a position lacked the stock: the unit is rolled back and answered { lost: true }.
 // A unit that throws is rolled back alone and answered with the error's code and message.
@@ -17,7 +19,7 @@ const db = new SQLite(file, { fileMustExist: true });
 for (const p of pragmas) db.pragma(p);
 
 // A statement's text comes once with its number n (src/db/sqlite-writer.ts), then the number
-// alone; n = 0: a text sent every time, prepared every time.
+// alone (text null); n = 0: a text sent every time, prepared every time.
 const byNumber = new Map();
 function prepare(s) {
   if (s.n === 0) return db.prepare(s.text);
@@ -41,6 +43,20 @@ let lastGroupAt = -Infinity;
 let queue = [];
 let scheduled = false;
 let stopped = false;
+
+/** The unit of a message (see the top of this file). */
+function decode(m) {
+  const statements = [];
+  let at = 4;
+  for (let s = 0; s < m[3]; s++) {
+    const count = m[at + 2];
+    statements.push({ n: m[at], text: m[at + 1], params: m.slice(at + 3, at + 3 + count) });
+    at += 3 + count;
+  }
+  const lead = statements.shift();
+  lead.expected = m[2];
+  return { id: m[0], trace: m[1] === 1, lead, statements };
+}
 
 const errorOf = (e) => ({ code: typeof e?.code === 'string' ? e.code : null, message: e instanceof Error ? e.message : String(e) });
 
@@ -125,7 +141,7 @@ parentPort.on('message', (m) => {
   }
   if (stopped) return;
   // Messages that arrive together are delivered in one turn: the drain after them takes them all.
-  queue.push(m);
+  queue.push(decode(m));
   if (!scheduled) {
     scheduled = true;
     // Under load (a group ended moments ago) the first unit waits a little for others to share

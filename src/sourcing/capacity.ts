@@ -4,19 +4,10 @@
 import type { Ctx } from '../context.ts';
 import { WriteBatch } from '../db/bulk.ts';
 import type { DbOrTrx, Dialect, Trx } from '../db/database.ts';
+import { isoDay } from '../shared/clock.ts';
 
-const DAY_MS = 86_400_000;
-/** The last day formatted, and the instants it covers [from, from + DAY_MS). */
-let lastDay = { from: Number.NaN, text: '' };
-
-/** YYYY-MM-DD (UTC) of an instant; the day's text is kept, as every capture asks for it. */
-export function utcDay(t: number): string {
-  const last = lastDay;
-  if (t >= last.from && t < last.from + DAY_MS) return last.text;
-  const text = new Date(t).toISOString().slice(0, 10);
-  if (Number.isFinite(t)) lastDay = { from: t - (((t % DAY_MS) + DAY_MS) % DAY_MS), text };
-  return text;
-}
+/** YYYY-MM-DD (UTC) of an instant: the day capacity is counted on. */
+export const utcDay = isoDay;
 
 /**
  * Shipments taken today per location id, as one process knows them: a copy read from the

@@ -13,6 +13,7 @@
 //     selection (carriers.ts) adds the service, cost and delivery promise.
 import type { CarrierConfig } from '../carriers/model.ts';
 import { selectCarrier } from '../carriers/selector.ts';
+import { isoDay } from '../shared/clock.ts';
 import type { Capability } from '../inventory/model.ts';
 import type {
   AttemptExplanation,
@@ -35,10 +36,8 @@ import { CRITERION_BETTER } from './model.ts';
 import { minimiseCover } from './split.ts';
 
 const DAY = 86_400_000;
-const startOfDay = (t: number) => t - (((t % DAY) + DAY) % DAY);
-export const isoDay = (t: number) => new Date(startOfDay(t)).toISOString().slice(0, 10);
+export { isoDay };
 
-/** Great-circle distance in km (haversine, mean Earth radius). */
 export function haversineKm(lat1: number, lng1: number, lat2: number, lng2: number): number {
   const r = Math.PI / 180;
   const dLat = (lat2 - lat1) * r;
