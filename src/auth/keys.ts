@@ -2,7 +2,7 @@
 // role and a scope (one channel, and/or a set of locations). Verified keys are cached
 // briefly in memory so the availability hot path does not hit the database; a revoked
 // key stops working within KEY_CACHE_MS.
-import { createHash, randomBytes } from 'node:crypto';
+import crypto, { randomBytes } from 'node:crypto';
 import type { Ctx } from '../context.ts';
 import type { DbOrTrx } from '../db/database.ts';
 import { appendEvents } from '../events/outbox.ts';
@@ -23,7 +23,9 @@ export interface Principal {
   locationIds: number[];
 }
 
-export const hashKey = (secret: string): string => createHash('sha256').update(secret).digest('hex');
+/** SHA-256 of a key's secret, hex. Every request hashes its key: the one-shot crypto.hash (Node ≥ 20.12) where there is one. */
+export const hashKey: (secret: string) => string =
+  typeof crypto.hash === 'function' ? (secret) => crypto.hash('sha256', secret, 'hex') : (secret) => crypto.createHash('sha256').update(secret).digest('hex');
 
 export interface KeyInput {
   name: string;
