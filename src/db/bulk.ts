@@ -40,6 +40,10 @@ export async function execRaw<R = unknown>(db: DbOrTrx, text: string, params: un
 
 export type ColumnType = 'bigint' | 'integer' | 'text';
 
+/** Characters JSON.stringify does not write as an array literal's quoting would (see pgArray). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const NOT_JSON_QUOTABLE = /[\u0000-\u001f\ud800-\udfff]/;
+
 /**
  * One column of values as a PostgreSQL array literal ("{1,2,NULL}", '{"a","b\\"c"}'), built
  * in one pass: a quarter of the node CPU of the driver's own array serialisation (10,000
@@ -47,10 +51,6 @@ export type ColumnType = 'bigint' | 'integer' | 'text';
  * of any other kind (a float, a Date, a boolean…) returns the array untouched, for the driver
  * to serialise as before.
  */
-/** Characters JSON.stringify does not write as an array literal's quoting would (see pgArray). */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
-const NOT_JSON_QUOTABLE = /[\u0000-\u001f\ud800-\udfff]/;
-
 export function pgArray(values: readonly unknown[], type: ColumnType): string | readonly unknown[] {
   const parts = new Array<string>(values.length);
   for (let i = 0; i < values.length; i++) {
@@ -125,17 +125,17 @@ function sqliteInserts(
   return out;
 }
 
-interface InsertShape {
-  columns: ReadonlyArray<readonly [string, ColumnType]>;
-  same: ReadonlyArray<readonly [string, ColumnType, unknown]>;
-  rows: number;
-  tail: string;
-  text: string;
-}
-/** Statement texts by table, then shape: a capture writes a dozen small inserts of a few shapes. */
-const insertTexts = new Map<string, InsertShape[]>();
-const sameNames = (a: ReadonlyArray<readonly unknown[]>, b: ReadonlyArray<readonly unknown[]>): boolean =>
-  a.length === b.length && a.every((x, i) => x[0] === b[i][0]);
+/** What an insert's SQL text depends on: its table, tail, and column and constant names and types (values are parameters). */
+type InsertShape = Pick<PendingInsert, 'table' | 'columns' | 'same' | 'tail'>;
+
+const sameColumns = (a: ReadonlyArray<readonly unknown[]>, b: ReadonlyArray<readonly unknown[]>): boolean =>
+  a.length === b.length && a.every((x, i) => x[0] === b[i][0] && x[1] === b[i][1]);
+const sameTextShape = (a: InsertShape, b: InsertShape): boolean => a.table === b.table && a.tail === b.tail && sameColumns(a.columns, b.columns) && sameColumns(a.same, b.same);
+/** A copy of an insert's shape to keep (without its rows or constant values). */
+const shapeOf = (p: InsertShape): InsertShape => ({ table: p.table, tail: p.tail, columns: p.columns.map((c) => [c[0], c[1]]), same: p.same.map((c) => [c[0], c[1], null]) });
+
+/** SQLite insert texts by table: a capture writes a dozen small inserts of a few shapes. */
+const insertTexts = new Map<string, Array<{ shape: InsertShape; rows: number; text: string }>>();
 
 /**
  * The text of a SQLite multi-row insert. The same string object for the same shape: building
@@ -143,9 +143,10 @@ const sameNames = (a: ReadonlyArray<readonly unknown[]>, b: ReadonlyArray<readon
  * than the lookup.
  */
 function sqliteInsertText(table: string, columns: PendingInsert['columns'], rows: number, tail: string, same: PendingInsert['same']): string {
-  let shapes = insertTexts.get(table);
-  const known = shapes?.find((s) => s.rows === rows && s.tail === tail && sameNames(s.columns, columns) && sameNames(s.same, same));
-  if (known) return known.text;
+  const shape = { table, columns, same, tail };
+  let known = insertTexts.get(table);
+  const hit = known?.find((k) => k.rows === rows && sameTextShape(k.shape, shape));
+  if (hit) return hit.text;
   const names = [...columns.map((c) => c[0]), ...same.map((c) => c[0])].join(', ');
   const values = valuesList('sqlite', rows, columns.length);
   const text =
@@ -154,9 +155,9 @@ function sqliteInsertText(table: string, columns: PendingInsert['columns'], rows
       : `insert into ${table} (${names}) select *${', ?'.repeat(same.length)} from (values ${values}) where true ${tail}`;
   // Small inserts only (a bulk load's 500-row texts are not worth keeping), 32 shapes a table.
   if (rows <= 16) {
-    if (!shapes) insertTexts.set(table, (shapes = []));
-    if (shapes.length >= 32) shapes.length = 0;
-    shapes.push({ columns: columns.map((c) => [c[0], c[1]] as const), same: same.map((c) => [c[0], c[1], c[2]] as const), rows, tail, text });
+    if (!known) insertTexts.set(table, (known = []));
+    if (known.length >= 32) known.length = 0;
+    known.push({ shape: shapeOf(shape), rows, text });
   }
   return text;
 }
@@ -250,33 +251,26 @@ export class WriteBatch {
  * to find its prepared statement.
  */
 function batchText(lead: string | null, parts: PendingInsert[], params: unknown[]): string {
+  const first = params.length;
   for (const p of parts) {
     for (let c = 0; c < p.columns.length; c++) params.push(pgArray(p.rows.map((r) => r[c]), p.columns[c][1]));
     for (const x of p.same) params.push(x[2]);
   }
-  const shapes = batchTexts.get(lead ?? '') ?? [];
-  const known = shapes.find((s) => s.parts.length === parts.length && s.parts.every((x, i) => sameBatchShape(x, parts[i])));
-  if (known) return known.text;
-  const text = buildBatchText(lead, parts, params.length - parts.reduce((n, p) => n + p.columns.length + p.same.length, 0));
-  if (shapes.length === 0) {
+  const known = batchTexts.get(lead ?? '') ?? [];
+  const hit = known.find((k) => k.parts.length === parts.length && k.parts.every((x, i) => sameTextShape(x, parts[i])));
+  if (hit) return hit.text;
+  const text = buildBatchText(lead, parts, first);
+  if (known.length === 0) {
     if (batchTexts.size >= 64) batchTexts.clear();
-    batchTexts.set(lead ?? '', shapes);
+    batchTexts.set(lead ?? '', known);
   }
-  if (shapes.length >= 32) shapes.length = 0;
-  shapes.push({ parts: parts.map((p) => ({ table: p.table, columns: p.columns, same: p.same.map((x) => [x[0], x[1], null] as [string, ColumnType, unknown]), rows: [], tail: p.tail })), text });
+  if (known.length >= 32) known.length = 0;
+  known.push({ parts: parts.map(shapeOf), text });
   return text;
 }
 
-const batchTexts = new Map<string, Array<{ parts: PendingInsert[]; text: string }>>();
-
-/** Same table, tail, column names and types, and constant names and types (values are parameters). */
-const sameBatchShape = (a: PendingInsert, b: PendingInsert): boolean =>
-  a.table === b.table &&
-  a.tail === b.tail &&
-  a.columns.length === b.columns.length &&
-  a.same.length === b.same.length &&
-  a.columns.every((c, i) => c[0] === b.columns[i][0] && c[1] === b.columns[i][1]) &&
-  a.same.every((c, i) => c[0] === b.same[i][0] && c[1] === b.same[i][1]);
+/** PostgreSQL batch texts by lead statement ('' for none), then shape. */
+const batchTexts = new Map<string, Array<{ parts: InsertShape[]; text: string }>>();
 
 /** Builds batchText's statement; the parts' parameters are numbered from `first` + 1. */
 function buildBatchText(lead: string | null, parts: PendingInsert[], first: number): string {

@@ -6,9 +6,6 @@ import { WriteBatch } from '../db/bulk.ts';
 import type { DbOrTrx, Dialect, Trx } from '../db/database.ts';
 import { isoDay } from '../shared/clock.ts';
 
-/** YYYY-MM-DD (UTC) of an instant: the day capacity is counted on. */
-export const utcDay = isoDay;
-
 /**
  * Shipments taken today per location id, as one process knows them: a copy read from the
  * database, plus what this process counted since (`counted`, in order, so a reader that
@@ -44,7 +41,7 @@ export class CapacityUsage {
    * not hold every order up. A new day waits for its first read. A refresh is a new object.
    */
   async today(ctx: Ctx): Promise<ShipmentsToday> {
-    const day = utcDay(ctx.clock.now());
+    const day = isoDay(ctx.clock.now());
     if (day === this.day && Date.now() - this.loadedAt < this.ttlMs) return this.used;
     this.pending ??= this.refresh(ctx, day).finally(() => {
       this.pending = null;
@@ -70,7 +67,7 @@ export class CapacityUsage {
    * arrive with the next reload (at most ttlMs later).
    */
   record(locationIds: readonly number[], at: number): void {
-    if (utcDay(at) !== this.day) return;
+    if (isoDay(at) !== this.day) return;
     for (const id of new Set(locationIds)) this.used.add(id);
   }
 }

@@ -21,8 +21,9 @@ import { reserveAll, reserveInBatch } from '../inventory/stock.ts';
 import { startOfUtcDay } from '../availability/atp.ts';
 import { type PositionRow, reloadSupply } from '../availability/projection.ts';
 import { allocateSupply, type SupplyHold, type SupplyRequest } from '../inventory/supply.ts';
+import { isoDay } from '../shared/clock.ts';
 import { AppError } from '../shared/errors.ts';
-import { countShipments, countShipmentsTo, type ShipmentsToday, utcDay } from './capacity.ts';
+import { countShipments, countShipmentsTo, type ShipmentsToday } from './capacity.ts';
 import { source } from './engine.ts';
 import type { Candidate, CandidatePool, DeliveryMode, FutureStock, RuleSet, SourcingOrder, SourcingResult } from './model.ts';
 import { assertValidRuleSet, getRuleSet } from './rule-sets.ts';
@@ -427,7 +428,7 @@ export async function sourceAndReserveGroups<T = undefined>(
         const batch = new WriteBatch();
         const { lead, reservations } = reserveInBatch(ctx, all, reserveOpts, batch);
         const withRes = withReservations(reservations);
-        countShipmentsTo(batch, shipFrom, utcDay(now));
+        countShipmentsTo(batch, shipFrom, isoDay(now));
         const persisted = opts.collect ? await opts.collect(withRes, batch) : (undefined as T);
         rows.push(...(await (writer ? batch.flushToWriter<PositionRow>(writer, lead) : batch.flushGuarded<PositionRow>(ctx.store.db, lead))));
         out = { groups: withRes, persisted };
@@ -452,7 +453,7 @@ export async function sourceAndReserveGroups<T = undefined>(
               for (const end = k + reqs.length; k < end; k++) withRes[gi].supply.push(...held[k]);
             });
           }
-          await countShipments(trx, shipFrom, utcDay(now), ctx.store.dialect, batch);
+          await countShipments(trx, shipFrom, isoDay(now), ctx.store.dialect, batch);
           const persisted = opts.persist ? await opts.persist(trx, withRes, batch) : opts.collect ? await opts.collect(withRes, batch) : (undefined as T);
           await batch.flush(trx, ctx.store.dialect);
           return { groups: withRes, persisted };
