@@ -19,7 +19,7 @@
 import { rng } from '../src/demo/network.ts';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -151,6 +151,65 @@ function cpuSince(from: ReturnType<typeof cpuNow>): { processMs: number; mainMs:
   const to = cpuNow();
   const d = process.cpuUsage(from.process);
   return { processMs: (d.user + d.system) / 1000, mainMs: from.mainTicks === null || to.mainTicks === null ? null : (to.mainTicks - from.mainTicks) * 10 };
+}
+
+/**
+ * CPU ticks (10 ms) of every `postgres` process on this machine, by pid (Linux /proc; null
+ * elsewhere or when none is visible). With the bench's database on the same host, the
+ * difference over a run is what PostgreSQL spent on it (its background writers included, other
+ * databases' work too; a process that exits meanwhile, an autovacuum worker, takes its share along).
+ */
+function postgresTicks(): Map<string, number> | null {
+  const ticks = new Map<string, number>();
+  try {
+    for (const pid of readdirSync('/proc')) {
+      if (pid.charCodeAt(0) > 57) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      } catch {
+        continue; // exited meanwhile
+      }
+      const close = stat.lastIndexOf(')');
+      if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
+      const f = stat.slice(close + 2).split(' ');
+      ticks.set(pid, Number(f[11]) + Number(f[12]));
+    }
+  } catch {
+    return null;
+  }
+  return ticks.size ? ticks : null;
+}
+
+/** CPU ms of the postgres processes between two samples (processes started meanwhile count whole). */
+function postgresMsBetween(from: Map<string, number> | null, to: Map<string, number> | null): number | null {
+  if (!from || !to) return null;
+  let ticks = 0;
+  for (const [pid, t] of to) ticks += t - (from.get(pid) ?? 0);
+  return ticks * 10;
+}
+
+/** PostgreSQL's CPU ms per order since a `postgresTicks()` sample (null for SQLite). */
+function postgresMsPer(fx: FigureContext, from: Map<string, number> | null, orders: number): number | null {
+  if (fx.backend.name !== 'postgres' || orders === 0) return null;
+  const ms = postgresMsBetween(from, postgresTicks());
+  return ms === null ? null : round(ms / orders, 3);
+}
+
+/** The capture group's counters now (null without one: SQLite, or OMS_PG_CAPTURE_GROUPS=0). */
+function groupStats(fx: FigureContext): { statements: number; units: number; reruns: number } | null {
+  const g = fx.rt.ctx.store.captureGroup;
+  return g ? { statements: g.statements, units: g.units, reruns: g.reruns } : null;
+}
+
+function groupSince(fx: FigureContext, from: ReturnType<typeof groupStats>): { units_per_statement: number; reruns_per_order: number; failures_since_start: Record<string, number> } | null {
+  const to = groupStats(fx);
+  if (!from || !to || to.statements === from.statements) return null;
+  return {
+    units_per_statement: round((to.units - from.units) / (to.statements - from.statements), 2),
+    reruns_per_order: round((to.reruns - from.reruns) / Math.max(1, to.units - from.units), 4),
+    failures_since_start: Object.fromEntries(fx.rt.ctx.store.captureGroup?.failures ?? []),
+  };
 }
 
 // ---- the load (child process) ----------------------------------------------------------
@@ -741,11 +800,14 @@ export async function orderCaptureCpu(fx: FigureContext): Promise<Figure> {
   await quiesce(fx, 30);
   const writer = fx.rt.ctx.store.writer;
   const busy0 = writer?.busyMs ?? 0;
+  const pg0 = postgresTicks();
+  const group0 = groupStats(fx);
   const cpu0 = cpuNow();
   const t0 = performance.now();
   const statuses = await capture(warm, count);
   const wallS = (performance.now() - t0) / 1000;
   const cpu = cpuSince(cpu0);
+  const postgresMs = postgresMsPer(fx, pg0, statuses['201'] ?? 0);
   const created = statuses['201'] ?? 0;
   if (created < count) log(`  WARNING: statuses ${JSON.stringify(statuses)}`);
   const per = (ms: number | null) => (ms === null || created === 0 ? null : round(ms / created, 3));
@@ -759,6 +821,8 @@ export async function orderCaptureCpu(fx: FigureContext): Promise<Figure> {
     orders_per_s_in_process: round(created / wallS, 0),
     process_cpu_ms_per_order: per(cpu.processMs),
     writer_thread_busy_ms_per_order: writer ? per(writer.busyMs - busy0) : null,
+    postgres_cpu_ms_per_order: postgresMs,
+    pg_capture_group: groupSince(fx, group0),
     note: `${LINES}-line home-delivery orders as in order.capture.http, ${CLIENTS} concurrent callers through app.inject (no socket, no load generator); value: CPU time of the event-loop thread ÷ orders created (the background loops included), lower is better`,
   };
 }
@@ -797,14 +861,18 @@ export async function orderCaptureHttp(fx: FigureContext): Promise<Figure> {
   const writer0 = writer ? { statements: writer.statements, busyMs: writer.busyMs, groups: writer.groups } : null;
   let oms: OrderLoadResult;
   let all: number;
+  const pg0 = postgresTicks();
+  const group0 = groupStats(fx);
   const cpu0 = cpuNow();
   const faults0 = process.resourceUsage().minorPageFault;
   let cpu: ReturnType<typeof cpuSince>;
   let faults = 0;
+  let pg1: Map<string, number> | null = null;
   try {
     oms = await load('run', 3, maxOrders, seconds);
   } finally {
     cpu = cpuSince(cpu0);
+    pg1 = postgresTicks();
     faults = process.resourceUsage().minorPageFault - faults0;
     all = (processStatements ?? 0) + (writer && writer0 ? writer.statements - writer0.statements : 0);
     processStatements = null;
@@ -893,6 +961,11 @@ export async function orderCaptureHttp(fx: FigureContext): Promise<Figure> {
     statements_per_order_incl_background: oms.ok ? round(all / oms.ok, 2) : null,
     // Where an order's SQLite time goes (ms per captured order, by statement kind, during the run).
     cpu_ms_per_order: oms.ok ? { process: round(cpu.processMs / oms.ok, 3), event_loop_thread: cpu.mainMs === null ? null : round(cpu.mainMs / oms.ok, 3), other_threads: cpu.mainMs === null ? null : round((cpu.processMs - cpu.mainMs) / oms.ok, 3) } : null,
+    // PostgreSQL's own CPU (every postgres process of this host) during the run, per order.
+    postgres_cpu_ms_per_order: backend === 'postgres' && oms.ok ? round((postgresMsBetween(pg0, pg1) ?? Number.NaN) / oms.ok, 3) : null,
+    // PostgreSQL's capture group (src/db/pg-capture-group.ts): captures a statement carried, and
+    // captures run again alone after their combined statement failed, per order.
+    pg_capture_group: groupSince(fx, group0),
     // SQLite's writer thread (src/db/sqlite-writer.ts): its busy time (BEGIN to COMMIT of each
     // group) and statements per order, and the mean number of captures sharing a COMMIT.
     writer_thread:

@@ -1,5 +1,6 @@
 // Configuration from environment variables (documented in the README).
 import path from 'node:path';
+import { DEFAULT_PG_CAPTURE_GROUPS } from './db/database.ts';
 import { DEFAULT_ORDER_SETTINGS, type OrderSettings, parseDeadlines } from './orders/settings.ts';
 import { loadPaymentSettings, type PaymentSettings } from './payments/settings.ts';
 
@@ -19,6 +20,8 @@ export interface Config {
   poolSize: number;
   /** PostgreSQL: the hot writes as prepared statements (off behind a pooler that cannot keep them). */
   pgPrepared: boolean;
+  /** PostgreSQL: capture statements in flight at once, each carrying the captures that arrived meanwhile (0: each capture alone). */
+  pgCaptureGroups: number;
   /** SQLite: WAL checkpoints on a thread of their own instead of inside a COMMIT. */
   sqliteCheckpointThread: boolean;
   /** SQLite: order captures written by a thread with its own connection (src/db/sqlite-writer.ts). */
@@ -56,6 +59,7 @@ export function loadConfig(env = process.env): Config {
     orderSweepMs: int('OMS_ORDER_SWEEP_MS', 5_000),
     poolSize: int('OMS_PG_POOL', 10),
     pgPrepared: int('OMS_PG_PREPARED', 1) === 1,
+    pgCaptureGroups: int('OMS_PG_CAPTURE_GROUPS', DEFAULT_PG_CAPTURE_GROUPS),
     sqliteCheckpointThread: int('OMS_SQLITE_CHECKPOINT_THREAD', 1) === 1,
     sqliteWriterThread: int('OMS_SQLITE_WRITER_THREAD', 1) === 1,
     carriersFile: env.OMS_CARRIERS_FILE ? path.resolve(env.OMS_CARRIERS_FILE) : null,

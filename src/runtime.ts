@@ -29,7 +29,7 @@ import { PublishedRules } from './sourcing/rule-sets.ts';
  * the memory and time of a server's full availability picture.
  */
 export async function openContext(
-  config: Pick<Config, 'databaseUrl' | 'dataDir'> & { poolSize?: number; pgPrepared?: boolean; carriersFile?: string | null; orders?: OrderSettings; payments?: PaymentSettings; publicUrl?: string | null },
+  config: Pick<Config, 'databaseUrl' | 'dataDir'> & { poolSize?: number; pgPrepared?: boolean; pgCaptureGroups?: number; carriersFile?: string | null; orders?: OrderSettings; payments?: PaymentSettings; publicUrl?: string | null },
   clock: Clock = systemClock,
   store?: Store,
   opts: { positions?: boolean } = {},

@@ -169,12 +169,38 @@ const UNREFERENCING = new Set(['outbox', 'availability_dirty']);
 const sameShape = (a: ReadonlyArray<readonly unknown[]>, b: ReadonlyArray<readonly unknown[]>): boolean =>
   a.length === b.length && a.every((x, i) => x.length === b[i].length && x.every((v, k) => v === b[i][k]));
 
-interface PendingInsert {
+export interface PendingInsert {
   table: string;
   columns: Array<[name: string, type: ColumnType]>;
   rows: unknown[][];
   tail: string;
   same: Array<[name: string, type: ColumnType, value: unknown]>;
+  /**
+   * An upsert whose tail adds a column of the incoming row to the stored one (`… do update set
+   * n = t.n + excluded.n`): rows of several batches written as one statement (a PostgreSQL
+   * capture group) that share the `key` columns are summed on column `add` first, since one
+   * statement cannot upsert a row twice.
+   */
+  accumulate?: { key: number[]; add: number };
+}
+
+/**
+ * The UPDATE … RETURNING that leads a guarded batch (WriteBatch.flushGuarded): its parameters
+ * are $1…$n, and it must return `expected` rows or nothing of the batch stays.
+ */
+export interface GuardedLead {
+  text: string;
+  params: unknown[];
+  expected: number;
+  /** How several such leads run as one (src/db/pg-capture-group.ts); without it, a lead runs alone. */
+  combiner?: LeadCombiner;
+}
+
+export interface LeadCombiner {
+  /** One lead doing what every one of `leads` does (its rows: theirs, each row once). */
+  combine(leads: GuardedLead[]): GuardedLead;
+  /** The rows of the combined lead that `lead` would have returned alone. */
+  share<R>(lead: GuardedLead, rows: R[]): R[];
 }
 
 /**
@@ -192,11 +218,11 @@ export class WriteBatch {
    * of one transaction) join it, written earlier than asked: one statement fewer. Other tables'
    * rows keep their place, after the rows they may reference.
    */
-  insert(table: string, columns: PendingInsert['columns'], rows: unknown[][], tail = '', same: PendingInsert['same'] = []): void {
+  insert(table: string, columns: PendingInsert['columns'], rows: unknown[][], tail = '', same: PendingInsert['same'] = [], accumulate?: PendingInsert['accumulate']): void {
     if (!rows.length) return;
     const twin = UNREFERENCING.has(table) ? this.parts.find((p) => p.table === table && p.tail === tail && sameShape(p.columns, columns) && sameShape(p.same, same)) : undefined;
     if (twin) twin.rows = twin.rows.concat(rows);
-    else this.parts.push({ table, columns, rows, tail, same });
+    else this.parts.push(accumulate ? { table, columns, rows, tail, same, accumulate } : { table, columns, rows, tail, same });
   }
 
   get size(): number {
@@ -221,7 +247,7 @@ export class WriteBatch {
    * only if `lead` changed exactly `expected` rows, else nothing does and the returned promise
    * rejects with LOST_RACE_SQLSTATE. Returns the rows `lead` returned, once committed.
    */
-  async flushToWriter<R>(writer: SqliteWriter, lead: { text: string; params: unknown[]; expected: number }): Promise<R[]> {
+  async flushToWriter<R>(writer: SqliteWriter, lead: GuardedLead): Promise<R[]> {
     const parts = this.parts;
     this.parts = [];
     const statements = parts.flatMap((p) => sqliteInserts(p.table, p.columns, p.rows, p.tail, p.same));
@@ -235,12 +261,81 @@ export class WriteBatch {
    * the statement raises LOST_RACE_SQLSTATE (migration 0009) and nothing of it stays. Returns
    * the rows `lead` returned. One round trip where BEGIN, UPDATE, inserts, COMMIT take four.
    */
-  async flushGuarded<R>(db: DbOrTrx, lead: { text: string; params: unknown[]; expected: number }): Promise<R[]> {
+  async flushGuarded<R>(db: DbOrTrx, lead: GuardedLead): Promise<R[]> {
     const parts = this.parts;
     this.parts = [];
-    const params = [...lead.params, lead.expected];
-    return execRaw<R>(db, batchText(lead.text, parts, params), params);
+    const st = guardedStatement(lead, parts);
+    return execRaw<R>(db, st.text, st.params);
   }
+
+  /**
+   * PostgreSQL with a capture group (src/db/pg-capture-group.ts): what flushGuarded writes,
+   * with the same contract, possibly in one statement with other captures' batches.
+   */
+  flushGrouped<R>(group: { run<T>(lead: GuardedLead, parts: PendingInsert[]): Promise<T[]> }, lead: GuardedLead): Promise<R[]> {
+    const parts = this.parts;
+    this.parts = [];
+    return group.run<R>(lead, parts);
+  }
+}
+
+/** flushGuarded's statement: `lead`, the guard and every insert of `parts`. */
+export function guardedStatement(lead: GuardedLead, parts: PendingInsert[]): { text: string; params: unknown[] } {
+  const params = [...lead.params, lead.expected];
+  return { text: batchText(lead.text, parts, params), params };
+}
+
+/**
+ * The inserts of several batches as one batch: rows of the same table and shape join one
+ * insert, in the order their batches come, with each batch's constants (`same`) turned into
+ * columns (two captures' constants differ: their order, their instant). Upserts declaring
+ * `accumulate` get one row per key, summed.
+ */
+export function combinedParts(batches: PendingInsert[][]): PendingInsert[] {
+  const out: PendingInsert[] = [];
+  const byShape = new Map<string, PendingInsert>();
+  for (const parts of batches) {
+    for (const p of parts) {
+      const key = `${p.table}\u0000${p.tail}\u0000${p.columns.map((c) => c.join(' ')).join(',')}\u0000${p.same.map((c) => `${c[0]} ${c[1]}`).join(',')}`;
+      let into = byShape.get(key);
+      if (!into) {
+        into = { table: p.table, tail: p.tail, columns: [...p.columns, ...p.same.map(([n, t]): [string, ColumnType] => [n, t])], rows: [], same: [] };
+        if (p.accumulate) into.accumulate = p.accumulate;
+        byShape.set(key, into);
+        out.push(into);
+      }
+      if (p.same.length === 0) for (const r of p.rows) into.rows.push(r);
+      else {
+        const constants = p.same.map((c) => c[2]);
+        for (const r of p.rows) into.rows.push([...r, ...constants]);
+      }
+    }
+  }
+  for (const p of out) if (p.accumulate) p.rows = summedOn(p.rows, p.accumulate);
+  return out;
+}
+
+/**
+ * Rows with equal `key` columns as one, column `add` summed, sorted by key: an upsert locks its
+ * rows in the order it inserts them, and two statements locking the same rows in opposite
+ * orders would deadlock (each batch's rows come sorted; their union must be too).
+ */
+function summedOn(rows: unknown[][], { key, add }: { key: number[]; add: number }): unknown[][] {
+  const seen = new Map<string, unknown[]>();
+  for (const r of rows) {
+    const k = key.map((c) => String(r[c])).join('\u0000');
+    const twin = seen.get(k);
+    if (twin) twin[add] = Number(twin[add]) + Number(r[add]);
+    else seen.set(k, [...r]);
+  }
+  return [...seen.values()].sort((a, b) => {
+    for (const c of key) {
+      const x = a[c] as number | string;
+      const y = b[c] as number | string;
+      if (x !== y) return x < y ? -1 : 1;
+    }
+    return 0;
+  });
 }
 
 /**

@@ -16,6 +16,7 @@ import {
 import pg from 'pg';
 import { type CheckpointerOptions, FOREGROUND_CHECKPOINT_PAGES, startCheckpointer } from './checkpointer.ts';
 import { GroupCommitter } from './group-commit.ts';
+import { PgCaptureGroup } from './pg-capture-group.ts';
 import type { Database } from './schema.ts';
 import { SqliteWriter } from './sqlite-writer.ts';
 
@@ -45,6 +46,11 @@ export interface Store {
    * (src/db/sqlite-writer.ts). Use it only while `alive`.
    */
   writer?: SqliteWriter;
+  /**
+   * PostgreSQL: concurrent order captures written as one statement (src/db/pg-capture-group.ts);
+   * absent when OMS_PG_CAPTURE_GROUPS is 0 (each capture its own statement).
+   */
+  captureGroup?: PgCaptureGroup;
   close(): Promise<void>;
 }
 
@@ -174,7 +180,10 @@ function preparePgStatements(client: pg.PoolClient, names: Map<string, string>):
   };
 }
 
-export function openPostgres(url: string, poolSize = 10, prepared = true): { pool: pg.Pool; store: Store } {
+/** Capture statements in flight at once per process (OMS_PG_CAPTURE_GROUPS); 0: each capture alone. */
+export const DEFAULT_PG_CAPTURE_GROUPS = 2;
+
+export function openPostgres(url: string, poolSize = 10, prepared = true, captureGroups = DEFAULT_PG_CAPTURE_GROUPS): { pool: pg.Pool; store: Store } {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // An idle client that errors (server restart) must not crash the process.
   pool.on('error', () => {});
@@ -190,15 +199,17 @@ export function openPostgres(url: string, poolSize = 10, prepared = true): { poo
       transact: (fn) => db.transaction().execute(fn),
       dialect: 'postgres',
       describe: `postgres://${u.hostname}:${u.port || 5432}${u.pathname}`,
+      // Fewer statements in flight than connections: the rest serve reads and other writes.
+      ...(captureGroups > 0 ? { captureGroup: new PgCaptureGroup(db, { inFlight: Math.min(captureGroups, poolSize) }) } : {}),
       close: () => db.destroy(),
     },
   };
 }
 
-export function openStore(opts: { databaseUrl?: string; dataDir: string; poolSize?: number; pgPrepared?: boolean; sqliteWriterThread?: boolean }): Store {
+export function openStore(opts: { databaseUrl?: string; dataDir: string; poolSize?: number; pgPrepared?: boolean; pgCaptureGroups?: number; sqliteWriterThread?: boolean }): Store {
   const url = opts.databaseUrl;
   const sqlite = { writerThread: opts.sqliteWriterThread };
-  if (url && /^postgres(ql)?:\/\//.test(url)) return openPostgres(url, opts.poolSize, opts.pgPrepared ?? true).store;
+  if (url && /^postgres(ql)?:\/\//.test(url)) return openPostgres(url, opts.poolSize, opts.pgPrepared ?? true, opts.pgCaptureGroups).store;
   if (url && url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), sqlite).store;
   if (url) throw new Error(`DATABASE_URL must start with postgres:// or sqlite: (got scheme ${url.split(':')[0]})`);
   return openSqlite(path.join(opts.dataDir, 'oms.sqlite'), sqlite).store;

@@ -9,7 +9,7 @@ import { markDirty, markDirtyTo } from '../availability/dirty.ts';
 import type { PositionRow } from '../availability/projection.ts';
 import type { Ctx } from '../context.ts';
 import { type DbOrTrx, type Dialect, PREPARED, type Trx } from '../db/database.ts';
-import { execRaw, pgArray, valuesList, WriteBatch } from '../db/bulk.ts';
+import { execRaw, type GuardedLead, type LeadCombiner, pgArray, valuesList, WriteBatch } from '../db/bulk.ts';
 import { appendEvents, appendEventsTo, type DomainEvent } from '../events/outbox.ts';
 import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
@@ -360,14 +360,47 @@ export function reserveInBatch(
   requests: readonly ReservationRequest[],
   opts: ReserveOptions,
   batch: WriteBatch,
-): { lead: { text: string; params: unknown[]; expected: number }; reservations: Reservation[] } {
+): { lead: GuardedLead; reservations: Reservation[] } {
   const dialect = ctx.store.dialect;
   const now = ctx.clock.now();
   const ordered = orderedPositions(requests);
-  const text = dialect === 'postgres' ? reserveSql(dialect, ordered.length).slice(PREPARED.length) : reserveSql(dialect, ordered.length);
   const reservations = recordReservations(requests, ordered, opts, now, batch);
-  return { lead: { text, params: reserveParams(dialect, ordered, opts.buffer, now), expected: ordered.length }, reservations };
+  if (dialect !== 'postgres') return { lead: { text: reserveSql(dialect, ordered.length), params: reserveParams(dialect, ordered, opts.buffer, now), expected: ordered.length }, reservations };
+  const lead: ReserveLead = { text: PG_RESERVE_LEAD, params: reserveParams(dialect, ordered, opts.buffer, now), expected: ordered.length, combiner: RESERVE_COMBINER, positions: ordered, buffer: opts.buffer, now };
+  return { lead, reservations };
 }
+
+/** PostgreSQL's reservation UPDATE as a guarded batch's lead (its text does not depend on the count). */
+const PG_RESERVE_LEAD = reserveSql('postgres', 1).slice(PREPARED.length);
+
+interface ReserveLead extends GuardedLead {
+  positions: readonly ReservationRequest[];
+  buffer: number;
+  now: number;
+}
+
+const positionKey = (locationId: unknown, skuId: unknown) => `${locationId}:${skuId}`;
+
+/**
+ * Several captures' reservation UPDATEs as one (a PostgreSQL capture group): each position
+ * once, with the units every capture asks of it summed, checked against the largest of their
+ * channel buffers. Stricter than each alone, never looser: if the combined statement fails, the
+ * group runs each capture alone (src/db/pg-capture-group.ts).
+ */
+const RESERVE_COMBINER: LeadCombiner = {
+  combine(leads) {
+    const all = leads as ReserveLead[];
+    const merged = orderedPositions(all.flatMap((l) => l.positions));
+    const buffer = Math.max(...all.map((l) => l.buffer));
+    const now = Math.max(...all.map((l) => l.now));
+    const lead: ReserveLead = { text: PG_RESERVE_LEAD, params: reserveParams('postgres', merged, buffer, now), expected: merged.length, combiner: RESERVE_COMBINER, positions: merged, buffer, now };
+    return lead;
+  },
+  share<R>(lead: GuardedLead, rows: R[]): R[] {
+    const mine = new Set((lead as ReserveLead).positions.map((p) => positionKey(p.locationId, p.skuId)));
+    return rows.filter((r) => mine.has(positionKey((r as PositionRow).location_id, (r as PositionRow).sku_id)));
+  },
+};
 
 /**
  * Ends reservations in the caller's transaction: `released` gives the units back,

@@ -99,6 +99,9 @@ export function countShipmentsTo(batch: WriteBatch, locationIds: number[], day: 
       ['used', 'integer'],
     ],
     ids.map((id) => [id, day, 1]),
-    'on conflict (location_id, day) do update set used = location_capacity_usage.used + 1',
+    'on conflict (location_id, day) do update set used = location_capacity_usage.used + excluded.used',
+    [],
+    // Captures written as one statement (a PostgreSQL capture group) count a location once, summed.
+    { key: [0, 1], add: 2 },
   );
 }

@@ -430,7 +430,8 @@ export async function sourceAndReserveGroups<T = undefined>(
         const withRes = withReservations(reservations);
         countShipmentsTo(batch, shipFrom, isoDay(now));
         const persisted = opts.collect ? await opts.collect(withRes, batch) : (undefined as T);
-        rows.push(...(await (writer ? batch.flushToWriter<PositionRow>(writer, lead) : batch.flushGuarded<PositionRow>(ctx.store.db, lead))));
+        const group = ctx.store.captureGroup;
+        rows.push(...(await (writer ? batch.flushToWriter<PositionRow>(writer, lead) : group ? batch.flushGrouped<PositionRow>(group, lead) : batch.flushGuarded<PositionRow>(ctx.store.db, lead))));
         out = { groups: withRes, persisted };
       } else {
         // Group commit on SQLite: concurrent captures share one COMMIT (src/db/group-commit.ts).
