@@ -275,7 +275,9 @@ function orderedPositions(requests: readonly ReservationRequest[]): ReservationR
     if (!Number.isInteger(r.quantity) || r.quantity <= 0) throw new AppError('validation_failed', 'quantity must be a positive integer');
     const k = `${r.locationId}:${r.skuId}`;
     const cur = need.get(k);
-    need.set(k, cur ? { ...cur, quantity: cur.quantity + r.quantity } : { ...r });
+    // Only the position and quantity: callers pass allocations with more fields, not worth copying.
+    if (cur) cur.quantity += r.quantity;
+    else need.set(k, { locationId: r.locationId, skuId: r.skuId, quantity: r.quantity });
   }
   return [...need.values()].sort((a, b) => a.locationId - b.locationId || a.skuId - b.skuId);
 }
