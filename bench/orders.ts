@@ -197,17 +197,21 @@ function postgresMsPer(fx: FigureContext, from: Map<string, number> | null, orde
 }
 
 /** The capture group's counters now (null without one: SQLite, or OMS_PG_CAPTURE_GROUPS=0). */
-function groupStats(fx: FigureContext): { statements: number; units: number; reruns: number } | null {
+function groupStats(fx: FigureContext): { statements: number; units: number; reruns: number; bursts: number } | null {
   const g = fx.rt.ctx.store.captureGroup;
-  return g ? { statements: g.statements, units: g.units, reruns: g.reruns } : null;
+  return g ? { statements: g.statements, units: g.units, reruns: g.reruns, bursts: g.bursts } : null;
 }
 
-function groupSince(fx: FigureContext, from: ReturnType<typeof groupStats>): { units_per_statement: number; reruns_per_order: number; failures_since_start: Record<string, number> } | null {
+function groupSince(
+  fx: FigureContext,
+  from: ReturnType<typeof groupStats>,
+): { units_per_statement: number; reruns_per_order: number; bursts: number; failures_since_start: Record<string, number> } | null {
   const to = groupStats(fx);
   if (!from || !to || to.statements === from.statements) return null;
   return {
     units_per_statement: round((to.units - from.units) / (to.statements - from.statements), 2),
     reruns_per_order: round((to.reruns - from.reruns) / Math.max(1, to.units - from.units), 4),
+    bursts: to.bursts - from.bursts,
     failures_since_start: Object.fromEntries(fx.rt.ctx.store.captureGroup?.failures ?? []),
   };
 }

@@ -14,10 +14,17 @@
 // alone, exactly as without the group, and gets its own answer. Only a failure that is not a
 // statement's (the connection dropped: the outcome is unknown) goes to every capture of it, as
 // it would have alone. A lone capture, or one whose lead cannot combine, runs alone too.
+//
+// A statement may wait on a row lock (a stock import holding a chunk of positions, another
+// process's capture): captures queued behind it must not all wait for rows they never touch.
+// When the oldest waiting capture has waited `burstAfterMs` and the statements in flight have
+// not finished, one more statement takes the queue, up to `maxInFlight`.
 import { type GuardedLead, combinedParts, execRaw, guardedStatement, type PendingInsert } from './bulk.ts';
 import type { Db } from './database.ts';
 
 interface Unit {
+  /** When it was queued (performance.now()). */
+  at: number;
   lead: GuardedLead;
   parts: PendingInsert[];
   resolve: (rows: unknown[]) => void;
@@ -33,10 +40,13 @@ const isStatementError = (e: unknown): boolean => {
 export class PgCaptureGroup {
   private readonly queue: Unit[] = [];
   private running = 0;
+  private burstTimer: NodeJS.Timeout | null = null;
   /** Since the start (diagnosis, the bench): statements sent (reruns included), captures, captures run again alone after a combined statement failed. */
   statements = 0;
   units = 0;
   reruns = 0;
+  /** Statements sent beyond `inFlight` because the queue waited `burstAfterMs`. */
+  bursts = 0;
   /** Why combined statements failed (SQLSTATE → count; diagnosis). */
   readonly failures = new Map<string, number>();
 
@@ -47,26 +57,52 @@ export class PgCaptureGroup {
       inFlight: number;
       /** At most this many captures in one statement. */
       maxUnits?: number;
+      /** Statements at once when the queue keeps waiting (default: inFlight). */
+      maxInFlight?: number;
+      /** How long the oldest queued capture waits before one more statement is sent (default 25 ms). */
+      burstAfterMs?: number;
     },
   ) {}
 
   /** Writes `lead` and `parts` as flushGuarded would, resolving with the rows `lead` returns. */
   run<R>(lead: GuardedLead, parts: PendingInsert[]): Promise<R[]> {
     return new Promise<R[]>((resolve, reject) => {
-      this.queue.push({ lead, parts, resolve: resolve as (rows: unknown[]) => void, reject });
+      this.queue.push({ at: performance.now(), lead, parts, resolve: resolve as (rows: unknown[]) => void, reject });
       this.pump();
     });
   }
 
   private pump(): void {
-    while (this.running < this.opts.inFlight && this.queue.length > 0) {
-      const units = this.queue.splice(0, this.opts.maxUnits ?? 64);
-      this.running++;
-      void this.send(units).finally(() => {
-        this.running--;
-        this.pump();
-      });
-    }
+    while (this.running < this.opts.inFlight && this.queue.length > 0) this.sendQueued();
+    this.armBurst();
+  }
+
+  /** One statement for the captures at the head of the queue. */
+  private sendQueued(): void {
+    const units = this.queue.splice(0, this.opts.maxUnits ?? 64);
+    this.running++;
+    void this.send(units).finally(() => {
+      this.running--;
+      this.pump();
+    });
+  }
+
+  /** While captures wait and every statement runs, check again when the oldest has waited burstAfterMs. */
+  private armBurst(): void {
+    const max = this.opts.maxInFlight ?? this.opts.inFlight;
+    if (this.burstTimer || this.queue.length === 0 || this.running >= max) return;
+    const wait = Math.max(0, this.queue[0].at + (this.opts.burstAfterMs ?? 25) - performance.now());
+    this.burstTimer = setTimeout(() => {
+      this.burstTimer = null;
+      const waited = this.queue.length > 0 && performance.now() - this.queue[0].at >= (this.opts.burstAfterMs ?? 25);
+      if (waited && this.running < max) {
+        this.bursts++;
+        this.sendQueued();
+      }
+      this.armBurst();
+    }, wait);
+    // A queued capture keeps the process alive through its own promise, not through this timer.
+    this.burstTimer.unref();
   }
 
   private async send(units: Unit[]): Promise<void> {

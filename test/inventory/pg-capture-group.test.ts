@@ -163,6 +163,47 @@ describe.skipIf(!PG_URL)('PostgreSQL capture group', () => {
     expect(await env.ctx.store.db.selectFrom('outbox').select('id').where('event_id', '=', 'evt_dup_g4').execute()).toHaveLength(1);
   });
 
+  it('captures queued behind a statement stuck on a row lock go in one more statement after burstAfterMs', async () => {
+    const group = new PgCaptureGroup(env.ctx.store.db, { inFlight: 1, maxInFlight: 2, burstAfterMs: 20 });
+    const before = await snapshot();
+    // Another connection holds WH1/A1 (a stock import's chunk, another process's capture).
+    const peer = await env.openPeer();
+    let release = () => {};
+    let locked = () => {};
+    const isLocked = new Promise<void>((r) => {
+      locked = r;
+    });
+    const holder = peer.store.db.transaction().execute(async (trx) => {
+      await trx.selectFrom('stock_positions').select('version').where('location_id', '=', loc('WH1')).where('sku_id', '=', sku('A1')).forUpdate().execute();
+      locked();
+      await new Promise<void>((r) => {
+        release = r;
+      });
+    });
+    await isLocked;
+    const a = unit('g6-0', [['WH1', 'A1', 1]]);
+    const b = unit('g6-1', [['ST-PARIS', 'B1', 1]]);
+    let aDone = false;
+    const first = a.batch.flushGrouped(group, a.lead).then((rows) => {
+      aDone = true;
+      return rows;
+    });
+    // B touches nothing locked: it must not wait for A's lock to go (2 s: it never comes).
+    const second = b.batch.flushGrouped(group, b.lead);
+    let bInTime: boolean;
+    try {
+      bInTime = await Promise.race([second.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]);
+    } finally {
+      release();
+      await holder;
+    }
+    expect(bInTime).toBe(true);
+    expect(group.bursts).toBe(1);
+    expect(aDone).toBe(false);
+    await Promise.all([first, second]);
+    expect(await snapshot()).toEqual({ ...before, a1: before.a1 + 1, wh: before.wh + 1, paris: before.paris + 1 });
+  });
+
   it('a failure that is not a statement’s (the connection is gone) goes to every capture of it, none run again', async () => {
     const peer = await env.openPeer();
     const group = new PgCaptureGroup(peer.store.db, { inFlight: 1 });
