@@ -293,15 +293,15 @@ export function guardedStatement(lead: GuardedLead, parts: PendingInsert[]): { t
  */
 export function combinedParts(batches: PendingInsert[][]): PendingInsert[] {
   const out: PendingInsert[] = [];
-  const byShape = new Map<string, PendingInsert>();
+  /** Each combined insert with the shape of the batches' inserts it takes. */
+  const shapes: Array<{ shape: InsertShape; into: PendingInsert }> = [];
   for (const parts of batches) {
     for (const p of parts) {
-      const key = `${p.table}\u0000${p.tail}\u0000${p.columns.map((c) => c.join(' ')).join(',')}\u0000${p.same.map((c) => `${c[0]} ${c[1]}`).join(',')}`;
-      let into = byShape.get(key);
+      let into = shapes.find((x) => sameTextShape(x.shape, p))?.into;
       if (!into) {
         into = { table: p.table, tail: p.tail, columns: [...p.columns, ...p.same.map(([n, t]): [string, ColumnType] => [n, t])], rows: [], same: [] };
         if (p.accumulate) into.accumulate = p.accumulate;
-        byShape.set(key, into);
+        shapes.push({ shape: p, into });
         out.push(into);
       }
       if (p.same.length === 0) for (const r of p.rows) into.rows.push(r);

@@ -201,7 +201,7 @@ export function openPostgres(url: string, poolSize = 10, prepared = true, captur
       describe: `postgres://${u.hostname}:${u.port || 5432}${u.pathname}`,
       // Fewer statements in flight than connections: the rest serve reads and other writes.
       // A queue kept waiting 25 ms (statements stuck on row locks) may use up to half the pool.
-      ...(captureGroups > 0 ? { captureGroup: new PgCaptureGroup(db, { inFlight: Math.min(captureGroups, poolSize), maxInFlight: Math.max(Math.min(captureGroups, poolSize), Math.floor(poolSize / 2)) }) } : {}),
+      ...(captureGroups > 0 ? { captureGroup: new PgCaptureGroup(db, { inFlight: Math.min(captureGroups, poolSize), maxInFlight: Math.floor(poolSize / 2) }) } : {}),
       close: () => db.destroy(),
     },
   };

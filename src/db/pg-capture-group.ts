@@ -50,19 +50,29 @@ export class PgCaptureGroup {
   /** Why combined statements failed (SQLSTATE → count; diagnosis). */
   readonly failures = new Map<string, number>();
 
+  private readonly inFlight: number;
+  private readonly maxUnits: number;
+  private readonly maxInFlight: number;
+  private readonly burstAfterMs: number;
+
   constructor(
     private readonly db: Db,
-    private readonly opts: {
+    opts: {
       /** Capture statements running at once; captures arriving meanwhile join the next one. */
       inFlight: number;
-      /** At most this many captures in one statement. */
+      /** At most this many captures in one statement (default 64). */
       maxUnits?: number;
       /** Statements at once when the queue keeps waiting (default: inFlight). */
       maxInFlight?: number;
       /** How long the oldest queued capture waits before one more statement is sent (default 25 ms). */
       burstAfterMs?: number;
     },
-  ) {}
+  ) {
+    this.inFlight = opts.inFlight;
+    this.maxUnits = opts.maxUnits ?? 64;
+    this.maxInFlight = Math.max(opts.inFlight, opts.maxInFlight ?? opts.inFlight);
+    this.burstAfterMs = opts.burstAfterMs ?? 25;
+  }
 
   /** Writes `lead` and `parts` as flushGuarded would, resolving with the rows `lead` returns. */
   run<R>(lead: GuardedLead, parts: PendingInsert[]): Promise<R[]> {
@@ -73,13 +83,13 @@ export class PgCaptureGroup {
   }
 
   private pump(): void {
-    while (this.running < this.opts.inFlight && this.queue.length > 0) this.sendQueued();
+    while (this.running < this.inFlight && this.queue.length > 0) this.sendQueued();
     this.armBurst();
   }
 
   /** One statement for the captures at the head of the queue. */
   private sendQueued(): void {
-    const units = this.queue.splice(0, this.opts.maxUnits ?? 64);
+    const units = this.queue.splice(0, this.maxUnits);
     this.running++;
     void this.send(units).finally(() => {
       this.running--;
@@ -89,13 +99,12 @@ export class PgCaptureGroup {
 
   /** While captures wait and every statement runs, check again when the oldest has waited burstAfterMs. */
   private armBurst(): void {
-    const max = this.opts.maxInFlight ?? this.opts.inFlight;
-    if (this.burstTimer || this.queue.length === 0 || this.running >= max) return;
-    const wait = Math.max(0, this.queue[0].at + (this.opts.burstAfterMs ?? 25) - performance.now());
+    if (this.burstTimer || this.queue.length === 0 || this.running >= this.maxInFlight) return;
+    const wait = Math.max(0, this.queue[0].at + this.burstAfterMs - performance.now());
     this.burstTimer = setTimeout(() => {
       this.burstTimer = null;
-      const waited = this.queue.length > 0 && performance.now() - this.queue[0].at >= (this.opts.burstAfterMs ?? 25);
-      if (waited && this.running < max) {
+      const waited = this.queue.length > 0 && performance.now() - this.queue[0].at >= this.burstAfterMs;
+      if (waited && this.running < this.maxInFlight) {
         this.bursts++;
         this.sendQueued();
       }

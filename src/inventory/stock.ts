@@ -268,12 +268,14 @@ function reserveParams(dialect: Dialect, rows: readonly ReservationRequest[], bu
   return params;
 }
 
+const positionKey = (locationId: unknown, skuId: unknown) => `${locationId}:${skuId}`;
+
 /** Requests merged per position and sorted by (location, sku): the order rows are locked in. */
 function orderedPositions(requests: readonly ReservationRequest[]): ReservationRequest[] {
   const need = new Map<string, ReservationRequest>();
   for (const r of requests) {
     if (!Number.isInteger(r.quantity) || r.quantity <= 0) throw new AppError('validation_failed', 'quantity must be a positive integer');
-    const k = `${r.locationId}:${r.skuId}`;
+    const k = positionKey(r.locationId, r.skuId);
     const cur = need.get(k);
     // Only the position and quantity: callers pass allocations with more fields, not worth copying.
     if (cur) cur.quantity += r.quantity;
@@ -380,8 +382,6 @@ interface ReserveLead extends GuardedLead {
   buffer: number;
   now: number;
 }
-
-const positionKey = (locationId: unknown, skuId: unknown) => `${locationId}:${skuId}`;
 
 /**
  * Several captures' reservation UPDATEs as one (a PostgreSQL capture group): each position
