@@ -52,6 +52,9 @@ export function startCheckpointer(raw: SQLite.Database, file: string, opts: Chec
   return async () => {
     if (!handBack()) return;
     const exited = once(worker, 'exit');
+    // The thread is unref'd: held again until it has exited, or a process with nothing else to
+    // do would end here and what awaits this (closing the store) would never run.
+    worker.ref();
     worker.postMessage('stop');
     await exited;
   };

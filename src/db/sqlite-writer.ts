@@ -183,6 +183,10 @@ export class SqliteWriter {
       this.stopping = (async () => {
         if (!worker || !this.alive) return;
         const exited = once(worker, 'exit');
+        // An idle thread is unref'd: without this, a process with nothing else to do would end
+        // before the thread's exit is seen, and whatever awaits close() (the store's own close,
+        // the server's shutdown) would never run.
+        worker.ref();
         worker.postMessage('stop');
         await exited;
       })();

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { homeOrderBody } from '../support/fixtures.ts';
 
 const run = promisify(execFile);
 const OMS = path.resolve('bin/oms.js');
@@ -128,5 +129,18 @@ describe('oms CLI and npm start', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect((await fetch(`${url}/availability/SKU-00001?channel=web`, { headers: { authorization: `Bearer ${secret}` } })).status).toBe(200);
     expect((await fetch(`${url}/availability/SKU-00001?channel=pos`, { headers: { authorization: `Bearer ${secret}` } })).status).toBe(404);
+  });
+
+  // Last: it stops the server. A clean stop closes the writer and checkpoint threads and every
+  // connection: SQLite then checkpoints the WAL into the file and deletes it.
+  it('stops cleanly on SIGTERM: threads and connections closed, the WAL checkpointed away', async () => {
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const captured = await fetch(`${url}/orders`, { method: 'POST', headers, body: JSON.stringify({ ...homeOrderBody('cli-stop-1', [['SKU-00001', 1, 1000]]), channel: 'web' }) });
+    expect(captured.status, await captured.clone().text()).toBe(201);
+    expect(fs.existsSync(path.join(dir, 'oms.sqlite-wal'))).toBe(true);
+    const exited = new Promise<[number | null, string | null]>((resolve) => server.once('exit', (code, signal) => resolve([code, signal])));
+    server.kill('SIGTERM');
+    expect(await exited).toEqual([0, null]);
+    expect(fs.existsSync(path.join(dir, 'oms.sqlite-wal'))).toBe(false);
   });
 });

@@ -2,11 +2,16 @@
 // own, group-committed, answered after COMMIT; a short lead or a failing statement undoes its
 // unit alone; the main connection's own transactions keep working alongside.
 import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LOST_RACE_SQLSTATE, openSqlite, type Store } from '../../src/db/database.ts';
 import type SQLite from 'better-sqlite3';
+
+const run = promisify(execFile);
 
 describe('SQLite writer thread', () => {
   let file: string;
@@ -85,6 +90,25 @@ describe('SQLite writer thread', () => {
     // Reopen to check what is stored (afterEach closes again: harmless).
     ({ raw, store } = openSqlite(file));
     expect(row('select free from stock where id = 1').free).toBe(49);
+  });
+
+  // Idle threads are unref'd. Vitest keeps its own event loop busy, so this runs in a process
+  // with nothing else to do: there, awaiting an unref'd thread's exit ended the process before
+  // the close finished (exit code 0, the store never closed).
+  it.each([
+    ['the writer thread', 'await store.writer.run({ lead: take, statements: [] });'],
+    ['the checkpoint thread', 'const stop = store.backgroundCheckpoints({ intervalMs: 5 }); await new Promise((r) => setTimeout(r, 20)); await stop();'],
+  ])('closing %s completes in a process with nothing else to do', async (_, work) => {
+    const script = `import { openSqlite } from ${JSON.stringify(path.resolve('src/db/database.ts'))};
+      const { store } = openSqlite(${JSON.stringify(file)});
+      const take = { text: 'update stock set free = free - 1 where id = 1 and free >= 1 returning id', params: [], expected: 1 };
+      ${work}
+      await store.close();
+      console.log('closed');`;
+    // A file, not -e: the threads inherit node's flags, and --input-type fails in a worker.
+    fs.writeFileSync(`${file}.mjs`, script);
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', `${file}.mjs`]).finally(() => fs.rmSync(`${file}.mjs`, { force: true }));
+    expect(stdout.trim()).toBe('closed');
   });
 
   it('an in-memory store has no writer thread (a second connection could not see it)', async () => {
