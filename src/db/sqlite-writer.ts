@@ -148,19 +148,16 @@ export class SqliteWriter {
    * time, with number 0.
    */
   private encode(id: number, trace: boolean, unit: GuardedUnit): unknown[] {
-    let size = 4 + 3 + unit.lead.params.length;
-    for (const st of unit.statements) size += 3 + st.params.length;
-    const out = new Array<unknown>(size);
-    out[0] = id;
-    out[1] = trace ? 1 : 0;
-    out[2] = unit.lead.expected;
-    out[3] = 1 + unit.statements.length;
-    let at = this.encodeStatement(out, 4, unit.lead);
-    for (const st of unit.statements) at = this.encodeStatement(out, at, st);
+    // Filled by push, never preallocated: `new Array(n)` makes a holey array, which V8's
+    // serializer writes as a sparse one, index by index (a capture's unit: 48 µs to clone,
+    // against 16 µs packed).
+    const out: unknown[] = [id, trace ? 1 : 0, unit.lead.expected, 1 + unit.statements.length];
+    this.encodeStatement(out, unit.lead);
+    for (const st of unit.statements) this.encodeStatement(out, st);
     return out;
   }
 
-  private encodeStatement(out: unknown[], at: number, st: WriterStatement): number {
+  private encodeStatement(out: unknown[], st: WriterStatement): void {
     let n = this.textIds.get(st.text);
     let text: string | null = null;
     if (n === undefined) {
@@ -168,12 +165,9 @@ export class SqliteWriter {
       n = this.textIds.size >= MAX_TEXTS ? 0 : this.textIds.size + 1;
       if (n > 0) this.textIds.set(st.text, n);
     }
-    out[at] = n;
-    out[at + 1] = text;
     const params = st.params;
-    out[at + 2] = params.length;
-    for (let i = 0; i < params.length; i++) out[at + 3 + i] = params[i];
-    return at + 3 + params.length;
+    out.push(n, text, params.length);
+    for (let i = 0; i < params.length; i++) out.push(params[i]);
   }
 
   /** Stops the thread; units still waiting are rejected. */
