@@ -48,16 +48,19 @@ export class OutboxFollower {
         // A gap that stays empty this long was a rolled-back transaction.
         for (const [id, since] of this.gaps) if (now - since > GAP_WAIT_MS) this.gaps.delete(id);
       }
+      // SQLite: one writer at a time, and AUTOINCREMENT ids: every id below the highest one
+      // visible is committed, and none lower ever comes later. No gaps to watch, so this
+      // process's own events (most of the outbox) need not come back: only other origins' rows,
+      // and the last row, for the cursor. PostgreSQL assigns ids before commits that can land
+      // out of order: every row comes back, and the ids skipped over are gaps.
+      const ordered = this.ctx.store.dialect === 'sqlite' && this.skipOrigin !== null;
+      const skip = this.skipOrigin ?? '';
       for (;;) {
-        const rows = await db
-          .selectFrom('outbox')
-          .select(this.columns())
-          .where('id', '>', this.cursor)
-          .orderBy('id')
-          .limit(BATCH)
-          .execute();
+        let q = db.selectFrom('outbox').select(this.columns()).where('id', '>', this.cursor);
+        if (ordered) q = q.where((eb) => eb.or([eb('origin', '<>', skip), eb('id', '=', eb.selectFrom('outbox').select(eb.fn.max('id').as('m')))]));
+        const rows = await q.orderBy('id').limit(BATCH).execute();
         for (const r of rows) {
-          for (let missing = this.cursor + 1; missing < r.id; missing++) this.gaps.set(missing, now);
+          if (!ordered) for (let missing = this.cursor + 1; missing < r.id; missing++) this.gaps.set(missing, now);
           this.cursor = r.id;
           if (await this.handle(r)) applied++;
         }

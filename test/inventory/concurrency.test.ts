@@ -98,4 +98,37 @@ describe.each(BACKENDS)('concurrency on %s', (backend) => {
     expect(await follower.poll()).toBeGreaterThan(0);
     expect(env.ctx.projection.perLocation(sku, 'web').find((l) => l.location.code === 'SUP1')?.onHand).toBe(42);
   });
+
+  it("this process's own events are passed over, another origin's are applied, however they interleave", async () => {
+    const follower = new OutboxFollower(env.ctx);
+    await follower.init();
+    const peer = await env.openPeer();
+    const db = env.ctx.store.db;
+    const lastId = async () => Number((await db.selectFrom('outbox').select((eb) => eb.fn.max('id').as('m')).executeTakeFirstOrThrow()).m);
+    /** A change written by "another process": the peer's change, its events re-stamped with another origin. */
+    const foreign = async (location: string, quantity: number, key: string) => {
+      const from = await lastId();
+      await applyDelta(peer, { location, sku: 'C1', quantity, idempotencyKey: key }, 'test');
+      const r = await db.updateTable('outbox').set({ origin: 'proc_elsewhere' }).where('id', '>', from).executeTakeFirst();
+      return Number(r.numUpdatedRows);
+    };
+    const own = (location: string, key: string) => applyDelta(env.ctx, { location, sku: 'A1', quantity: 1, idempotencyKey: key }, 'test');
+    const onHand = (location: string) => env.ctx.projection.perLocation(env.ctx.projection.sku('C1')?.id as number, 'web').find((l) => l.location.code === location)?.onHand ?? 0;
+    const before = [onHand('WH1'), onHand('ST-PARIS')];
+
+    await own('WH1', 'own-1');
+    const first = await foreign('WH1', 7, 'far-1');
+    await own('ST-PARIS', 'own-2');
+    const second = await foreign('ST-PARIS', 5, 'far-2');
+    await own('WH1', 'own-3');
+    expect(first).toBeGreaterThan(0);
+    expect(await follower.poll()).toBe(first + second);
+    expect([onHand('WH1'), onHand('ST-PARIS')]).toEqual([before[0] + 7, before[1] + 5]);
+    // Read past: nothing comes back twice, and what comes after the own rows still arrives.
+    expect(await follower.poll()).toBe(0);
+    await own('ST-PARIS', 'own-4');
+    const third = await foreign('WH1', 3, 'far-3');
+    expect(await follower.poll()).toBe(third);
+    expect(onHand('WH1')).toBe(before[0] + 10);
+  });
 });
