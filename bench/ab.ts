@@ -7,8 +7,8 @@
 //   npm run bench:ab -- order.capture.http --base main~2 --pairs 4 --backend postgres
 //
 // The base is checked out in a temporary git worktree sharing this tree's node_modules, removed
-// at the end. Every run is `npm run bench -- <figure> --backend <b>` as is (the environment
-// passes through: OMS_PG_POOL…); the figure's JSON line is kept. Prints each run, then per
+// at the end. Every run is that tree's `npm run bench -- <figure> --backend <b>` (the
+// environment passes through: OMS_PG_POOL…); the figure's JSON line is kept. Prints each run, then per
 // field the mean and range of each side and new ÷ base of the means.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -101,7 +101,8 @@ function parseArgs(argv: string[]): Options {
 /** One `bench <figure>` run in `dir`: the figure's JSON object (the first whose name is the figure). */
 function runOnce(dir: string, o: Options): Promise<Figure> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--max-semi-space-size=64', 'bin/bench.js', o.figure, '--backend', o.backend], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Each tree's own `npm run bench` script: the base runs with the node flags it had.
+    const child = spawn('npm', ['run', '--silent', 'bench', '--', o.figure, '--backend', o.backend], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (b: Buffer) => {
