@@ -84,7 +84,7 @@ interface StaticFacts {
   /** cos(latitude) of each candidate (NaN without coordinates): half of haversine's trigonometry, once per network. */
   cosLat: Float64Array;
   index: Map<string, number>;
-  byType: Map<string, { all: number[]; excluded: number }>;
+  byType: Map<string, { all: Int32Array; excluded: number }>;
 }
 const factsCache = new WeakMap<Candidate[], StaticFacts>();
 
@@ -92,6 +92,7 @@ function staticFacts(candidates: Candidate[]): StaticFacts {
   let f = factsCache.get(candidates);
   if (f) return f;
   f = { capMask: new Uint8Array(candidates.length), cosLat: new Float64Array(candidates.length), index: new Map(), byType: new Map() };
+  const lists = new Map<string, number[]>();
   candidates.forEach((c, i) => {
     const facts = f as StaticFacts;
     let mask = 0;
@@ -99,14 +100,16 @@ function staticFacts(candidates: Candidate[]): StaticFacts {
     facts.capMask[i] = mask;
     facts.cosLat[i] = c.point ? Math.cos(c.point.latitude * (Math.PI / 180)) : Number.NaN;
     facts.index.set(c.code, i);
-    let t = facts.byType.get(c.type);
-    if (!t) {
-      t = { all: [], excluded: 0 };
-      facts.byType.set(c.type, t);
+    let list = lists.get(c.type);
+    if (!list) {
+      list = [];
+      lists.set(c.type, list);
+      facts.byType.set(c.type, { all: new Int32Array(0), excluded: 0 });
     }
-    t.all.push(i);
-    if (c.excluded) t.excluded++;
+    list.push(i);
+    if (c.excluded) (facts.byType.get(c.type) as { excluded: number }).excluded++;
   });
+  for (const [type, list] of lists) (f.byType.get(type) as { all: Int32Array }).all = Int32Array.from(list);
   factsCache.set(candidates, f);
   return f;
 }
@@ -141,7 +144,7 @@ interface Work {
   /** 1 when this plan already ships from the candidate (a second line costs no extra capacity). */
   shipsFrom: Uint8Array;
   /** Candidate indices per location type, and how many of them are excluded (network or order). */
-  byType: Map<string, { all: number[]; excluded: number }>;
+  byType: Map<string, { all: Int32Array; excluded: number }>;
   futureUsed: Map<string, number>;
   lines: Map<string, PlanLine>;
   lineNotes: Map<string, LineExplanation>;
@@ -179,7 +182,7 @@ export function source(order: SourcingOrder, pool: CandidatePool, rules: RuleSet
   const facts = staticFacts(candidates);
   const orderExcluded = scratch('orderExcluded', n, u8);
   const excluded = new Set(order.excludeLocations);
-  const byType = new Map<string, { all: number[]; excluded: number }>();
+  const byType = new Map<string, { all: Int32Array; excluded: number }>();
   for (const [type, t] of facts.byType) byType.set(type, { all: t.all, excluded: t.excluded });
   for (const code of excluded) {
     const i = facts.index.get(code);
@@ -236,7 +239,8 @@ export function source(order: SourcingOrder, pool: CandidatePool, rules: RuleSet
   }
   if (unmatched.length) strategyWhy.push({ lines: unmatched, strategy: null, why: 'no strategy of the rule set matches; the lines are unfilled' });
 
-  const lines = order.lines.map((l) => w.lines.get(l.lineId) as PlanLine);
+  const lines: PlanLine[] = [];
+  for (const l of order.lines) lines.push(w.lines.get(l.lineId) as PlanLine);
   const built = buildShipments(w, lines);
   const shipments = built.map((b) => b.shipment);
   const carrierNotes = carriers ? built.map((b) => assignCarrier(w, b, carriers)) : [];
@@ -309,18 +313,23 @@ interface Compiled {
   countryReasons: Map<string, string>;
   pickupReason: string;
   criteria: Criterion[];
-  tolerance: number[];
-  /** 1 when lower is better, -1 when higher is; and which criterion is distance. */
-  sign: number[];
-  isDistance: boolean[];
-  /** Criteria the ranking skips (distance without a destination). */
-  skip: boolean[];
+  // The per-criterion arrays below are typed arrays, read in the engine's hottest loops. Arrays
+  // made by Array#map change elements kind with the tier of the code that made them (packed when
+  // interpreted, holey once optimized), and code optimized for one kind then bails out on the
+  // other: with on-stack-replaced code that did not stop (V8 11, Node 20), thousands of times
+  // a run. A typed array has one map.
+  tolerance: Float64Array;
+  /** 1 when lower is better, -1 when higher is; and which criterion is distance (1). */
+  sign: Int8Array;
+  isDistance: Uint8Array;
+  /** Criteria the ranking skips (distance without a destination): 1. */
+  skip: Uint8Array;
   /**
    * Distance criteria computed only when read (LATER in the values until then): in a
    * lexicographic ranking where an earlier criterion decides first, distance only breaks ties,
    * and most candidates never need it.
    */
-  later: boolean[];
+  later: Uint8Array;
   /** What criterionValue reads for each criterion (VALUE_…). */
   valueKinds: Int8Array;
   /** The outcome of the last locationFilter call that rejected (saves an object per candidate). */
@@ -343,8 +352,8 @@ function compile(w: Work, s: Strategy): Compiled {
     needAtPickup = needElsewhere;
   }
   const criteria = s.ranking.criteria.map((c) => c.criterion);
-  const skip = criteria.map((c) => c === 'distance' && w.distanceMode === 'ignored');
-  const later = criteria.map((c, j) => s.ranking.mode === 'lexicographic' && c === 'distance' && !skip[j] && skip.slice(0, j).some((skipped) => !skipped));
+  const skip = Uint8Array.from(criteria, (c) => (c === 'distance' && w.distanceMode === 'ignored' ? 1 : 0));
+  const later = Uint8Array.from(criteria, (c, j) => (s.ranking.mode === 'lexicographic' && c === 'distance' && !skip[j] && skip.slice(0, j).some((skipped) => !skipped) ? 1 : 0));
   return {
     s,
     types: f.locationTypes ? new Set(f.locationTypes) : null,
@@ -357,14 +366,16 @@ function compile(w: Work, s: Strategy): Compiled {
     countryReasons: new Map(),
     pickupReason: `filtered out: only the pickup store ${dest.pickupLocation ?? '(none)'} may serve`,
     criteria,
-    tolerance: s.ranking.criteria.map((c) => c.tolerance ?? 0),
-    sign: criteria.map((c) => (CRITERION_BETTER[c] === 'lower' ? 1 : -1)),
-    isDistance: criteria.map((c) => c === 'distance'),
+    tolerance: Float64Array.from(s.ranking.criteria, (c) => c.tolerance ?? 0),
+    sign: Int8Array.from(criteria, (c) => (CRITERION_BETTER[c] === 'lower' ? 1 : -1)),
+    isDistance: Uint8Array.from(criteria, (c) => (c === 'distance' ? 1 : 0)),
     skip,
     later,
-    valueKinds: Int8Array.from(criteria, (c, j) => valueKind(c, later[j])),
+    valueKinds: Int8Array.from(criteria, (c, j) => valueKind(c, later[j] === 1)),
     outcome: 'filtered',
-    farKm: 0,
+    // A double from the start: a field first holding a small integer changes representation
+    // (and map) when a distance is stored.
+    farKm: Number.NaN,
   };
 }
 
@@ -684,7 +695,9 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   const n = w.candidates.length;
   const L = ids.length;
   const C = k.criteria.length;
-  const lines = ids.map((id) => w.lines.get(id) as PlanLine);
+  // Built by push, not Array#map: see Compiled (elements kinds).
+  const lines: PlanLine[] = [];
+  for (const id of ids) lines.push(w.lines.get(id) as PlanLine);
   const need = new Int32Array(L);
   const lineSku = new Int32Array(L);
   for (let l = 0; l < L; l++) {
@@ -719,15 +732,14 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   const elIdx = scratch('elIdx', n, i32);
   const elUnits = scratch('elUnits', n * L, i32);
   const elVals = scratch('elVals', n * C, f64);
-  let m = 0;
   // A strategy limited to some location types only visits those; the others are filtered
   // out by type, and their verdicts are written only if the explanation is read.
   // The candidates of each type are listed once per network (StaticFacts.byType, ascending):
   // one type is that list as it is, several are merged in candidate order into a scratch buffer.
-  let visit: readonly number[] | Int32Array | null = null;
+  let visit: Int32Array | null = null;
   let count = n;
   if (k.types && [...w.byType.keys()].some((t) => !k.types?.has(t))) {
-    const lists: number[][] = [];
+    const lists: Int32Array[] = [];
     for (const t of k.types) {
       const list = w.byType.get(t)?.all;
       if (list?.length) lists.push(list);
@@ -754,42 +766,7 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
     }
   }
   const fullOrderReason = s.filters.fullOrderOnly ? Array.from({ length: L }, (_, l) => `${FULL_ORDER}${l}`) : [];
-  for (let x = 0; x < count; x++) {
-    const i = visit ? visit[x] : x;
-    const rejected = locationFilter(w, k, i);
-    if (rejected !== null) {
-      rejections.set(i, k.outcome, rejected);
-      continue;
-    }
-    let any = 0;
-    let short = 0;
-    let depth = 0;
-    let firstShort = -1;
-    const row = m * L;
-    for (let l = 0; l < L; l++) {
-      const have = available(w, i, lineSku[l]);
-      const q = need[l];
-      const u = have < q ? have : q;
-      elUnits[row + l] = u;
-      any += u;
-      if (q === 0) continue;
-      if (have < q) {
-        short++;
-        if (firstShort < 0) firstShort = l;
-      } else depth += have - q;
-    }
-    if (any === 0) {
-      rejections.set(i, 'no_stock', noStock);
-      continue;
-    }
-    if (s.filters.fullOrderOnly && short > 0) {
-      const l = firstShort;
-      rejections.set(i, 'filtered', fullOrderReason[l], available(w, i, lineSku[l]));
-      continue;
-    }
-    for (let j = 0; j < C; j++) elVals[m * C + j] = criterionValue(w, k.valueKinds[j], i, depth, short);
-    elIdx[m++] = i;
-  }
+  const m = gather(w, k, visit, count, need, lineSku, rejections, noStock, fullOrderReason, elIdx, elUnits, elVals);
 
   // Rank. Only what the decision needs is ranked now: the best location holding the whole
   // group is one linear scan (the usual answer); a full sort happens only when the split
@@ -815,36 +792,21 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
     return ca < cb ? -1 : ca > cb ? 1 : 0;
   };
   const policy = s.split.policy;
-  let holder = -1;
-  if (policy === 'none' || policy === 'minimise') {
-    for (let e = 0; e < m; e++) {
-      let all = true;
-      for (let l = 0; l < L && all; l++) if (ranked.units[e * L + l] < need[l]) all = false;
-      if (all && (holder < 0 || cmp(ranked, e, holder) < 0)) holder = e;
-    }
-  }
+  const holder = policy === 'none' || policy === 'minimise' ? bestHolder(ranked, need, cmp) : -1;
   let sorted = false;
   let decided: { chosen: number[]; split: Omit<AttemptExplanation['split'], 'shipments'> } | null = null;
   if (holder >= 0) decided = { chosen: [holder], split: { policy, method: 'single', lowerBound: 1, note: null } };
   else if (policy === 'none') decided = { chosen: [], split: { policy, method: m ? 'single' : 'none', lowerBound: m ? 1 : null, note: m ? 'no single location holds the whole group' : 'no eligible candidate' } };
   else if (s.split.policy === 'max' && m > 0) decided = fillByScan(ranked, s.split.maxShipments, L, need, cmp);
   if (!decided) {
-    const order = Array.from({ length: m }, (_, e) => e).sort((a, b) => cmp(ranked, a, b));
-    const permuted: Ranked = { m, idx: new Int32Array(m), units: scratch('rankedUnits2', m * L, i32), vals: new Float64Array(m * C), scores: ranked.scores ? new Float64Array(m) : null };
-    order.forEach((e, r) => {
-      permuted.idx[r] = ranked.idx[e];
-      for (let l = 0; l < L; l++) permuted.units[r * L + l] = ranked.units[e * L + l];
-      for (let j = 0; j < C; j++) permuted.vals[r * C + j] = ranked.vals[e * C + j];
-      if (permuted.scores && ranked.scores) permuted.scores[r] = ranked.scores[e];
-    });
-    ranked = permuted;
+    ranked = permuted(ranked, L, C, cmp);
     sorted = true;
   }
   const finalRanked = ranked;
   /** Positions in rank order (sorted on first use when the decision did not need it). */
-  let byRank: number[] | null = null;
-  const rankOrder = (): number[] => {
-    byRank ??= sorted ? Array.from({ length: m }, (_, r) => r) : Array.from({ length: m }, (_, e) => e).sort((a, b) => cmp(finalRanked, a, b));
+  let byRank: Int32Array | null = null;
+  const rankOrder = (): Int32Array => {
+    byRank ??= sorted ? positions(m) : positions(m).sort((a, b) => cmp(finalRanked, a, b));
     return byRank;
   };
 
@@ -897,7 +859,7 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   };
   /** The `count` best positions, in rank order, without sorting them all (a bounded insertion). */
   const topPositions = (count: number): number[] => {
-    if (sorted || byRank) return rankOrder().slice(0, count);
+    if (sorted || byRank) return Array.from(rankOrder().subarray(0, count));
     const top: number[] = [];
     for (let x = 0; x < m; x++) {
       if (top.length === count && cmp(finalRanked, x, top[count - 1]) >= 0) continue;
@@ -1000,7 +962,14 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   for (const f of s.fallbacks) {
     const open = ids.filter((id) => (w.lines.get(id) as PlanLine).unfilled > 0);
     if (open.length === 0) break;
-    for (const id of open) (w.lineNotes.get(id) as LineExplanation).fallbacks.push(describeFallback(f));
+    for (const id of open) {
+      // The first note replaces the empty array rather than being pushed into it: an empty array
+      // literal is born holding small integers (its elements kind), and optimized code that saw
+      // only those bails out on every string pushed (see Compiled).
+      const note = w.lineNotes.get(id) as LineExplanation;
+      if (note.fallbacks.length === 0) note.fallbacks = [describeFallback(f)];
+      else note.fallbacks.push(describeFallback(f));
+    }
     if (f.type === 'unfilled') break;
     if (f.type === 'strategy') {
       const next = w.strategies.get(f.strategy);
@@ -1011,6 +980,105 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
       backorder(w, s, open, f.horizonDays);
     }
   }
+}
+
+// The loops over every candidate live in functions of their own, not in run(): a long loop in a
+// function called a few times gets on-stack-replaced code, and V8 11 (Node 20) kept entering
+// such code after it bailed out on a branch or map it had not seen, thousands of times a run.
+
+/**
+ * Filters the visited candidates and gathers, in candidate order, what each eligible one offers
+ * (units per line, criterion values); records the rejected. Returns how many are eligible.
+ */
+function gather(
+  w: Work,
+  k: Compiled,
+  visit: Int32Array | null,
+  count: number,
+  need: Int32Array,
+  lineSku: Int32Array,
+  rejections: Rejections,
+  noStock: string,
+  fullOrderReason: string[],
+  elIdx: Int32Array,
+  elUnits: Int32Array,
+  elVals: Float64Array,
+): number {
+  const L = need.length;
+  const C = k.criteria.length;
+  const fullOrderOnly = k.s.filters.fullOrderOnly === true;
+  let m = 0;
+  for (let x = 0; x < count; x++) {
+    const i = visit ? visit[x] : x;
+    const rejected = locationFilter(w, k, i);
+    if (rejected !== null) {
+      rejections.set(i, k.outcome, rejected);
+      continue;
+    }
+    let any = 0;
+    let short = 0;
+    let depth = 0;
+    let firstShort = -1;
+    const row = m * L;
+    for (let l = 0; l < L; l++) {
+      const have = available(w, i, lineSku[l]);
+      const q = need[l];
+      const u = have < q ? have : q;
+      elUnits[row + l] = u;
+      any += u;
+      if (q === 0) continue;
+      if (have < q) {
+        short++;
+        if (firstShort < 0) firstShort = l;
+      } else depth += have - q;
+    }
+    if (any === 0) {
+      rejections.set(i, 'no_stock', noStock);
+      continue;
+    }
+    if (fullOrderOnly && short > 0) {
+      const l = firstShort;
+      rejections.set(i, 'filtered', fullOrderReason[l], available(w, i, lineSku[l]));
+      continue;
+    }
+    for (let j = 0; j < C; j++) elVals[m * C + j] = criterionValue(w, k.valueKinds[j], i, depth, short);
+    elIdx[m++] = i;
+  }
+  return m;
+}
+
+/** The best-ranked position holding every line's need, or -1. */
+function bestHolder(ranked: Ranked, need: Int32Array, cmp: (rk: Ranked, a: number, b: number) => number): number {
+  const L = need.length;
+  let holder = -1;
+  for (let e = 0; e < ranked.m; e++) {
+    let all = true;
+    for (let l = 0; l < L && all; l++) if (ranked.units[e * L + l] < need[l]) all = false;
+    if (all && (holder < 0 || cmp(ranked, e, holder) < 0)) holder = e;
+  }
+  return holder;
+}
+
+/** The ranked candidates in rank order (a full sort). */
+function permuted(ranked: Ranked, L: number, C: number, cmp: (rk: Ranked, a: number, b: number) => number): Ranked {
+  const m = ranked.m;
+  const order = positions(m).sort((a, b) => cmp(ranked, a, b));
+  const out: Ranked = { m, idx: new Int32Array(m), units: scratch('rankedUnits2', m * L, i32), vals: new Float64Array(m * C), scores: ranked.scores ? new Float64Array(m) : null };
+  for (let r = 0; r < m; r++) {
+    const e = order[r];
+    out.idx[r] = ranked.idx[e];
+    for (let l = 0; l < L; l++) out.units[r * L + l] = ranked.units[e * L + l];
+    for (let j = 0; j < C; j++) out.vals[r * C + j] = ranked.vals[e * C + j];
+    if (out.scores && ranked.scores) out.scores[r] = ranked.scores[e];
+  }
+  return out;
+}
+
+/** 0 … m−1, as a typed array (one map, whatever code made it: see Compiled). */
+function positions(m: number): Int32Array {
+  const out = new Int32Array(m);
+  for (let i = 0; i < m; i++) out[i] = i;
+  return out;
 }
 
 function describeFallback(f: Fallback): string {
