@@ -12,7 +12,8 @@ declare module 'autocannon' {
   }
 
   export interface Options {
-    url: string;
+    /** Several: client i gets url i mod n. */
+    url: string | string[];
     connections?: number;
     pipelining?: number;
     duration?: number;

@@ -26,6 +26,10 @@ export interface FigureContext {
   duration: number;
   /** Seconds of unrecorded load before each HTTP measurement. */
   warmup: number;
+  /** OMS processes serving order.capture.http on PostgreSQL (--processes; this one and N−1 `oms serve`). */
+  processes: number;
+  /** Registers what to undo if the bench is interrupted (Ctrl-C); the function removes it again. */
+  onInterrupt: (undo: () => Promise<void>) => () => void;
   common: { backend: Figure['backend']; quick: boolean; network: string; background: boolean };
 }
 

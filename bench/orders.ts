@@ -27,6 +27,7 @@ import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import type { FigureContext } from './figures.ts';
 import { runChild } from './forker.ts';
+import { type ExtraServer, processCpuMs, startExtraServers, stopExtraServers } from './servers.ts';
 import { type Figure, log, ratio, round, sleep, summarise } from './report.ts';
 
 /** Concurrent HTTP clients (keep-alive connections) of the OMS measurement. */
@@ -219,7 +220,8 @@ function groupSince(
 // ---- the load (child process) ----------------------------------------------------------
 
 interface OrderLoadSpec extends BodySpec {
-  url: string;
+  /** One URL per OMS process: autocannon gives client i the URL i mod n. */
+  url: string | string[];
   key: string;
   clients: number;
   /** Stop after this many requests… */
@@ -842,6 +844,31 @@ export async function orderCaptureHttp(fx: FigureContext): Promise<Figure> {
   const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
   const body = (tag: string, seed: number): BodySpec => ({ refPrefix: `bench-${runId}-${tag}`, seed, skus: skus.codes, places });
   log(`  ${skus.codes.length} skus (least available: ${skus.minAvailable} units on '${CHANNEL}'), ${places.length} French towns, ${CLIENTS} clients, up to ${maxOrders.toLocaleString('en')} orders or ${seconds} s`);
+  // --processes N (PostgreSQL): N−1 more OMS processes on the same schema share the clients.
+  if (fx.processes > 1 && backend !== 'postgres') log(`  --processes ${fx.processes} ignored: the embedded SQLite store serves one process`);
+  const extraCount = backend === 'postgres' ? fx.processes - 1 : 0;
+  let extra: ExtraServer[] = [];
+  const stopExtra = () => stopExtraServers(extra);
+  const forget = fx.onInterrupt(stopExtra);
+  try {
+    if (extraCount > 0) {
+      log(`  starting ${extraCount} more OMS process(es) (oms serve) on the same schema…`);
+      extra = await startExtraServers(fx.backend.databaseUrl, extraCount);
+    }
+    return await captureHttp(fx, { maxOrders, seconds, skus, places, body, extra });
+  } finally {
+    await stopExtra();
+    forget();
+  }
+}
+
+async function captureHttp(
+  fx: FigureContext,
+  a: { maxOrders: number; seconds: number; skus: ReturnType<typeof pickSkus>; places: Place[]; body: (tag: string, seed: number) => BodySpec; extra: ExtraServer[] },
+): Promise<Figure> {
+  const { maxOrders, seconds, skus, places, body, extra } = a;
+  const backend = fx.backend.name;
+  const urls = [fx.address, ...extra.map((s) => s.url)];
 
   // One order first: a wrong body or key fails here with its answer, not as thousands of 4xx.
   const probe = await fetch(`${fx.address}/orders`, {
@@ -851,7 +878,7 @@ export async function orderCaptureHttp(fx: FigureContext): Promise<Figure> {
   });
   if (probe.status !== 201) throw new Error(`POST /orders answered ${probe.status}: ${(await probe.text()).slice(0, 500)}`);
 
-  const load = (tag: string, seed: number, amount: number, secs: number) => runOrderLoad({ ...body(tag, seed), url: fx.address, key: fx.channelKey, clients: CLIENTS, amount, seconds: secs });
+  const load = (tag: string, seed: number, amount: number, secs: number) => runOrderLoad({ ...body(tag, seed), url: urls.length === 1 ? urls[0] : urls, key: fx.channelKey, clients: CLIENTS, amount, seconds: secs });
   const warm = fx.warmup > 0 ? await load('warm', 2, maxOrders, fx.warmup) : null;
   if (warm) problems('warm-up', warm);
   await quiesce(fx, 30);
@@ -868,14 +895,17 @@ export async function orderCaptureHttp(fx: FigureContext): Promise<Figure> {
   const pg0 = postgresTicks();
   const group0 = groupStats(fx);
   const cpu0 = cpuNow();
+  const extraCpu0 = extra.map((s) => processCpuMs(s.pid));
   const faults0 = process.resourceUsage().minorPageFault;
   let cpu: ReturnType<typeof cpuSince>;
+  let extraCpuMs = 0;
   let faults = 0;
   let pg1: Map<string, number> | null = null;
   try {
     oms = await load('run', 3, maxOrders, seconds);
   } finally {
     cpu = cpuSince(cpu0);
+    extraCpuMs = extra.reduce((sum, s, i) => sum + ((processCpuMs(s.pid) ?? Number.NaN) - (extraCpu0[i] ?? Number.NaN)), 0);
     pg1 = postgresTicks();
     faults = process.resourceUsage().minorPageFault - faults0;
     all = (processStatements ?? 0) + (writer && writer0 ? writer.statements - writer0.statements : 0);
@@ -950,6 +980,9 @@ export async function orderCaptureHttp(fx: FigureContext): Promise<Figure> {
     non_2xx_samples: oms.samples,
     warmup: warm ? { orders: warm.ok, rps: Math.round(warm.rps), non_2xx: warm.non2xx + warm.errors + warm.timeouts } : null,
     clients: CLIENTS,
+    processes: urls.length,
+    // The other OMS processes' CPU (every thread) during the run ÷ orders (all processes' orders).
+    extra_processes_cpu_ms_per_order: extra.length && oms.ok ? round(extraCpuMs / oms.ok, 3) : null,
     pool_size: backend === 'postgres' ? fx.backend.poolSize : 1,
     duration_s: round(oms.seconds, 2),
     bound: { orders: maxOrders, seconds },

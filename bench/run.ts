@@ -39,14 +39,15 @@ interface Options {
   connections: number;
   duration?: number;
   check: boolean;
+  processes: number;
 }
 
-const USAGE = `Usage: npm run bench -- [name-prefix…] [--quick] [--backend sqlite|postgres] [--connections N] [--duration S] [--check]
+const USAGE = `Usage: npm run bench -- [name-prefix…] [--quick] [--backend sqlite|postgres] [--connections N] [--duration S] [--check] [--processes N]
 Figures: ${FIGURES.join(', ')}
 PostgreSQL: OMS_BENCH_DATABASE_URL (default ${DEFAULT_PG_URL}); the bench works in a fresh schema it drops at the end.`;
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { prefixes: [], quick: false, backends: ['sqlite', 'postgres'], connections: 10, check: false };
+  const o: Options = { prefixes: [], quick: false, backends: ['sqlite', 'postgres'], connections: 10, check: false, processes: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -62,6 +63,10 @@ function parseArgs(argv: string[]): Options {
       o.backends = [v];
     } else if (a === '--connections') o.connections = positive(a, value());
     else if (a === '--duration') o.duration = positive(a, value());
+    else if (a === '--processes') {
+      o.processes = positive(a, value());
+      if (!Number.isInteger(o.processes)) throw new Error(`--processes must be a whole number\n${USAGE}`);
+    }
     else if (a === '--help' || a === '-h') {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
@@ -162,6 +167,11 @@ async function runBackend(name: BackendName, o: Options): Promise<void> {
       connections: o.connections,
       duration: o.duration ?? (o.quick ? 3 : 10),
       warmup: o.quick ? 1 : 3,
+      processes: o.processes,
+      onInterrupt: (undo) => {
+        cleanups.add(undo);
+        return () => cleanups.delete(undo);
+      },
       common,
     };
     const figures: [string, () => Promise<Figure>][] = [

@@ -12,6 +12,9 @@ import { reloadSupply, SKU_META_COLUMNS, toSkuMeta } from './projection.ts';
 
 const GAP_WAIT_MS = 5_000;
 const BATCH = 5000;
+/** Positions re-read per statement (two parameters each). */
+const POSITIONS_PER_READ = 500;
+const POSITION_COLUMNS = ['location_id', 'sku_id', 'on_hand', 'reserved', 'quarantine', 'safety_stock', 'version'] as const;
 
 export class OutboxFollower {
   /** Highest outbox id read so far. */
@@ -19,6 +22,12 @@ export class OutboxFollower {
   /** Ids below the cursor not seen yet (uncommitted when we read past them), with first-miss time. */
   private gaps = new Map<number, number>();
   private running = false;
+  /**
+   * Positions named by the stock events of this poll, read once at its end: one statement per
+   * POSITIONS_PER_READ positions instead of one per event (a capture reserves several positions,
+   * and another process's captures arrive by the hundred). Reading later only reads newer rows.
+   */
+  private positions = new Map<string, [number, number]>();
 
   /** skipOrigin: events this process wrote itself are already in its projection. */
   constructor(
@@ -64,8 +73,10 @@ export class OutboxFollower {
           this.cursor = r.id;
           if (await this.handle(r)) applied++;
         }
+        await this.readPositions();
         if (rows.length < BATCH) break;
       }
+      await this.readPositions();
       return applied;
     } finally {
       this.running = false;
@@ -84,6 +95,33 @@ export class OutboxFollower {
     ];
   }
 
+  /**
+   * Reads the positions the stock events named since the last call, and applies them. A
+   * position leaves the list once applied: after a failed read, the next poll reads it again.
+   */
+  private async readPositions(): Promise<void> {
+    if (this.positions.size === 0) return;
+    const keys = [...this.positions.keys()];
+    const { db } = this.ctx.store;
+    for (let i = 0; i < keys.length; i += POSITIONS_PER_READ) {
+      const chunkKeys = keys.slice(i, i + POSITIONS_PER_READ);
+      const chunk = chunkKeys.map((key) => this.positions.get(key) as [number, number]);
+      const rows = await db
+        .selectFrom('stock_positions')
+        .select(POSITION_COLUMNS)
+        .where((eb) =>
+          eb(
+            eb.refTuple('location_id', 'sku_id'),
+            'in',
+            chunk.map(([l, k]) => eb.tuple(l, k)),
+          ),
+        )
+        .execute();
+      this.ctx.projection.applyAll(rows);
+      for (const key of chunkKeys) this.positions.delete(key);
+    }
+  }
+
   private async handle(r: { type: string; payload: string | null; aggregate_id: string; origin: string }): Promise<boolean> {
     if (r.origin === this.skipOrigin || r.payload === null) return false;
     await this.applyEvent(r.type, r.aggregate_id, JSON.parse(r.payload) as Record<string, unknown>);
@@ -94,19 +132,15 @@ export class OutboxFollower {
     const { db } = this.ctx.store;
     const p = this.ctx.projection;
     if (type.startsWith('stock.') && type !== 'stock.snapshot_applied') {
-      const rows = await db
-        .selectFrom('stock_positions')
-        .select(['location_id', 'sku_id', 'on_hand', 'reserved', 'quarantine', 'safety_stock', 'version'])
-        .where('location_id', '=', Number(payload.location_id))
-        .where('sku_id', '=', Number(payload.sku_id))
-        .execute();
-      p.applyAll(rows);
+      const locationId = Number(payload.location_id);
+      const skuId = Number(payload.sku_id);
+      this.positions.set(`${locationId}:${skuId}`, [locationId, skuId]);
     } else if (type === 'stock.snapshot_applied') {
       const ids = (payload.sku_ids as number[]) ?? [];
       for (let i = 0; i < ids.length; i += 5000) {
         const rows = await db
           .selectFrom('stock_positions')
-          .select(['location_id', 'sku_id', 'on_hand', 'reserved', 'quarantine', 'safety_stock', 'version'])
+          .select(POSITION_COLUMNS)
           .where('location_id', '=', Number(payload.location_id))
           .where('sku_id', 'in', ids.slice(i, i + 5000))
           .execute();

@@ -131,4 +131,42 @@ describe.each(BACKENDS)('concurrency on %s', (backend) => {
     expect(await follower.poll()).toBe(third);
     expect(onHand('WH1')).toBe(before[0] + 10);
   });
+
+  it('many foreign changes over many positions in one poll: every position ends as stored, each read once per poll', async () => {
+    const follower = new OutboxFollower(env.ctx);
+    await follower.init();
+    const peer = await env.openPeer();
+    const db = env.ctx.store.db;
+    const from = Number((await db.selectFrom('outbox').select((eb) => eb.fn.max('id').as('m')).executeTakeFirstOrThrow()).m);
+    const locations = ['WH1', 'ST-PARIS', 'ST-LYON', 'SUP1'];
+    const skus = ['A1', 'B1', 'C1'];
+    // Two rounds: the second change of a position supersedes the first within the same poll.
+    for (const round of [1, 2])
+      for (const location of locations)
+        for (const sku of skus) await applyDelta(peer, { location, sku, quantity: round * 3, idempotencyKey: `many-${round}-${location}-${sku}` }, 'test');
+    const stamped = Number((await db.updateTable('outbox').set({ origin: 'proc_elsewhere' }).where('id', '>', from).executeTakeFirst()).numUpdatedRows);
+    const reads: string[] = [];
+    const spied = db.withPlugin({
+      transformQuery: (args) => {
+        if (args.node.kind === 'SelectQueryNode') reads.push(JSON.stringify(args.node.from));
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    });
+    const store = env.ctx.store as { db: typeof db };
+    store.db = spied;
+    try {
+      expect(await follower.poll()).toBe(stamped);
+    } finally {
+      store.db = db;
+    }
+    expect(reads.filter((r) => r.includes('stock_positions'))).toHaveLength(1);
+    for (const location of locations)
+      for (const sku of skus) {
+        const skuId = env.ctx.projection.sku(sku)?.id as number;
+        const stored = await getPosition(db, env.ctx.projection.location(location)?.id as number, skuId);
+        const projected = env.ctx.projection.perLocation(skuId, 'web').find((l) => l.location.code === location);
+        expect(projected?.onHand, `${location} ${sku}`).toBe(stored?.on_hand);
+      }
+  });
 });
