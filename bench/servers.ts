@@ -41,20 +41,22 @@ export async function startExtraServers(databaseUrl: string, count: number): Pro
   return started;
 }
 
+/** Whether a process with this pid exists (signal 0 checks without sending). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** SIGTERM, then SIGKILL after 10 s; resolves once every process is gone. */
 export async function stopExtraServers(servers: ExtraServer[]): Promise<void> {
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  for (const s of servers) if (alive(s.pid)) process.kill(s.pid, 'SIGTERM');
+  for (const s of servers) if (isAlive(s.pid)) process.kill(s.pid, 'SIGTERM');
   const deadline = Date.now() + 10_000;
-  while (servers.some((s) => alive(s.pid)) && Date.now() < deadline) await sleep(100);
-  for (const s of servers) if (alive(s.pid)) process.kill(s.pid, 'SIGKILL');
+  while (servers.some((s) => isAlive(s.pid)) && Date.now() < deadline) await sleep(100);
+  for (const s of servers) if (isAlive(s.pid)) process.kill(s.pid, 'SIGKILL');
 }
 
 /** CPU ms (user + system, every thread) of a process so far, from /proc; null elsewhere or once it is gone. */

@@ -92,7 +92,7 @@ function staticFacts(candidates: Candidate[]): StaticFacts {
   let f = factsCache.get(candidates);
   if (f) return f;
   f = { capMask: new Uint8Array(candidates.length), cosLat: new Float64Array(candidates.length), index: new Map(), byType: new Map() };
-  const lists = new Map<string, number[]>();
+  const lists = new Map<string, { all: number[]; excluded: number }>();
   candidates.forEach((c, i) => {
     const facts = f as StaticFacts;
     let mask = 0;
@@ -100,16 +100,15 @@ function staticFacts(candidates: Candidate[]): StaticFacts {
     facts.capMask[i] = mask;
     facts.cosLat[i] = c.point ? Math.cos(c.point.latitude * (Math.PI / 180)) : Number.NaN;
     facts.index.set(c.code, i);
-    let list = lists.get(c.type);
-    if (!list) {
-      list = [];
-      lists.set(c.type, list);
-      facts.byType.set(c.type, { all: new Int32Array(0), excluded: 0 });
+    let t = lists.get(c.type);
+    if (!t) {
+      t = { all: [], excluded: 0 };
+      lists.set(c.type, t);
     }
-    list.push(i);
-    if (c.excluded) (facts.byType.get(c.type) as { excluded: number }).excluded++;
+    t.all.push(i);
+    if (c.excluded) t.excluded++;
   });
-  for (const [type, list] of lists) (f.byType.get(type) as { all: Int32Array }).all = Int32Array.from(list);
+  for (const [type, t] of lists) f.byType.set(type, { all: Int32Array.from(t.all), excluded: t.excluded });
   factsCache.set(candidates, f);
   return f;
 }
@@ -962,13 +961,14 @@ function run(w: Work, s: Strategy, ids: string[], via: string, visited: Set<stri
   for (const f of s.fallbacks) {
     const open = ids.filter((id) => (w.lines.get(id) as PlanLine).unfilled > 0);
     if (open.length === 0) break;
+    const described = describeFallback(f);
     for (const id of open) {
       // The first note replaces the empty array rather than being pushed into it: an empty array
       // literal is born holding small integers (its elements kind), and optimized code that saw
       // only those bails out on every string pushed (see Compiled).
       const note = w.lineNotes.get(id) as LineExplanation;
-      if (note.fallbacks.length === 0) note.fallbacks = [describeFallback(f)];
-      else note.fallbacks.push(describeFallback(f));
+      if (note.fallbacks.length === 0) note.fallbacks = [described];
+      else note.fallbacks.push(described);
     }
     if (f.type === 'unfilled') break;
     if (f.type === 'strategy') {
@@ -1047,8 +1047,11 @@ function gather(
   return m;
 }
 
+/** Compares two positions of a Ranked: negative when a ranks before b. */
+type RankCmp = (rk: Ranked, a: number, b: number) => number;
+
 /** The best-ranked position holding every line's need, or -1. */
-function bestHolder(ranked: Ranked, need: Int32Array, cmp: (rk: Ranked, a: number, b: number) => number): number {
+function bestHolder(ranked: Ranked, need: Int32Array, cmp: RankCmp): number {
   const L = need.length;
   let holder = -1;
   for (let e = 0; e < ranked.m; e++) {
@@ -1060,7 +1063,7 @@ function bestHolder(ranked: Ranked, need: Int32Array, cmp: (rk: Ranked, a: numbe
 }
 
 /** The ranked candidates in rank order (a full sort). */
-function permuted(ranked: Ranked, L: number, C: number, cmp: (rk: Ranked, a: number, b: number) => number): Ranked {
+function permuted(ranked: Ranked, L: number, C: number, cmp: RankCmp): Ranked {
   const m = ranked.m;
   const order = positions(m).sort((a, b) => cmp(ranked, a, b));
   const out: Ranked = { m, idx: new Int32Array(m), units: scratch('rankedUnits2', m * L, i32), vals: new Float64Array(m * C), scores: ranked.scores ? new Float64Array(m) : null };
@@ -1114,7 +1117,7 @@ function fillByScan(
   maxN: number,
   L: number,
   need: Int32Array,
-  cmp: (rk: Ranked, a: number, b: number) => number,
+  cmp: RankCmp,
 ): { chosen: number[]; split: Omit<AttemptExplanation['split'], 'shipments'> } | null {
   const { m, units } = ranked;
   const left = fillTarget(units, m, L, need);

@@ -4,19 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { processCpuMs, startExtraServers, stopExtraServers } from '../../bench/servers.ts';
+import { isAlive, processCpuMs, startExtraServers, stopExtraServers } from '../../bench/servers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'oms-bench-servers-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('bench extra OMS processes', () => {
   it('starts oms serve on a free loopback port, reports its CPU, and stops it', async () => {
@@ -32,7 +23,7 @@ describe('bench extra OMS processes', () => {
     } finally {
       await stopExtraServers([s]);
     }
-    expect(alive(s.pid)).toBe(false);
+    expect(isAlive(s.pid)).toBe(false);
     expect(processCpuMs(s.pid)).toBeNull();
   }, 60_000);
 });
