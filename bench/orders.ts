@@ -22,7 +22,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { cpus } from 'node:os';
 import autocannon from 'autocannon';
+import Fastify from 'fastify';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import type { FigureContext } from './figures.ts';
@@ -217,6 +219,66 @@ function groupSince(
   };
 }
 
+// ---- the floor of the machine ----------------------------------------------------------
+
+interface Floor {
+  rps: number;
+  p99: number;
+  /** CPU of this process (every thread) per answered request. */
+  serverCpuMs: number;
+  /** The load generator's CPU per answered request. */
+  loadCpuMs: number;
+}
+
+type FloorLoad = (url: string, tag: string, seed: number, amount: number, seconds: number) => Promise<OrderLoadResult>;
+
+/**
+ * What any server pays on this machine to take these orders over HTTP before doing anything with
+ * them: a bare Fastify server in this process (no OMS code, no hooks, no schema) parses the same
+ * POST /orders bodies from the same load generator (same clients, same bodies) and answers each
+ * with the OMS's own 201 answer of the probe, sent as a ready string. The OMS's background loops
+ * in this process are idle meanwhile (nothing is captured), and counted in.
+ */
+async function httpFloor(answer: string, load: FloorLoad, maxOrders: number, seconds: number, warm: boolean): Promise<Floor> {
+  const app = Fastify({ logger: false, bodyLimit: 2 * 1024 * 1024 });
+  app.post('/orders', async (_req, reply) => reply.code(201).header('content-type', 'application/json; charset=utf-8').send(answer));
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    if (warm) await load(url, 'floor-warm', 6, maxOrders, 1);
+    const cpu0 = process.cpuUsage();
+    const r = await load(url, 'floor', 7, maxOrders, seconds);
+    const d = process.cpuUsage(cpu0);
+    if (r.ok === 0 || r.non2xx + r.errors + r.timeouts > 0) log(`  WARNING: HTTP floor: ${r.ok} answered 2xx, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
+    const n = Math.max(1, r.ok);
+    return { rps: r.rps, p99: r.p99, serverCpuMs: (d.user + d.system) / 1000 / n, loadCpuMs: r.cpuMs / n };
+  } finally {
+    await app.close();
+  }
+}
+
+/**
+ * The target as CPU per order: the machine's cores shared by everything a capture needs on it.
+ * The floors are what no OMS can avoid here: the load generator, the bare HTTP exchange, and the
+ * issue's raw order transaction (the cheaper ceiling, its driver and database CPU). What is left
+ * is the budget for everything else an OMS does per order (authentication, validation,
+ * idempotency, sourcing, fulfilment orders, events, the stored explanation, the background
+ * loops); `oms_beyond_floors` is what ours spends on it, measured in the same run.
+ */
+function cpuBudget(targetRps: number, processMsPerOrder: number, postgresMs: number | null, oms: OrderLoadResult, floor: Floor, raw: RawRun) {
+  const atTarget = (cpus().length * 1000) / targetRps;
+  const loadGen = oms.cpuMs / Math.max(1, oms.ok);
+  const floors = loadGen + floor.serverCpuMs + raw.cpuMsPerOrder;
+  const omsTotal = processMsPerOrder + (postgresMs ?? 0) / Math.max(1, oms.ok);
+  return {
+    at_target: round(atTarget, 3),
+    load_generator: round(loadGen, 4),
+    http_floor: round(floor.serverCpuMs, 4),
+    raw_transaction: round(raw.cpuMsPerOrder, 4),
+    left_at_target: round(atTarget - floors, 3),
+    oms_beyond_floors: round(omsTotal - floor.serverCpuMs - raw.cpuMsPerOrder, 3),
+  };
+}
+
 // ---- the load (child process) ----------------------------------------------------------
 
 interface OrderLoadSpec extends BodySpec {
@@ -248,6 +310,8 @@ export interface OrderLoadResult {
   max: number;
   /** Up to 5 non-2xx answers: status and the start of the body. */
   samples: string[];
+  /** CPU of the load generator's process (every thread) from its first request to its last answer. */
+  cpuMs: number;
 }
 
 function runOrderLoad(spec: OrderLoadSpec): Promise<OrderLoadResult> {
@@ -261,6 +325,7 @@ async function orderLoad(spec: OrderLoadSpec): Promise<OrderLoadResult> {
   let created = 0;
   let replayed = 0;
   let last = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const result = await new Promise<import('autocannon').Result>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
@@ -297,6 +362,7 @@ async function orderLoad(spec: OrderLoadSpec): Promise<OrderLoadResult> {
       else if (status === 200) replayed++;
     });
   });
+  const cpu = process.cpuUsage(cpu0);
   latencies.sort((a, b) => a - b);
   const s = summarise(latencies);
   const statusCodes: Record<string, number> = {};
@@ -318,6 +384,7 @@ async function orderLoad(spec: OrderLoadSpec): Promise<OrderLoadResult> {
     mean: s.mean,
     max: latencies.length ? latencies[latencies.length - 1] : Number.NaN,
     samples,
+    cpuMs: (cpu.user + cpu.system) / 1000,
   };
 }
 
@@ -468,6 +535,17 @@ interface RawRun {
   p99: number;
   /** Orders whose reservations did not all apply (none expected: the scratch positions hold plenty). */
   failed: number;
+  /** CPU of the measured part, every thread of this process plus every postgres process, ÷ orders. */
+  cpuMsPerOrder: number;
+}
+
+/** CPU (ms) of this process (every thread) and of the host's postgres processes since `from`. */
+function cpuMark(withPostgres: boolean): { process: NodeJS.CpuUsage; pg: Map<string, number> | null } {
+  return { process: process.cpuUsage(), pg: withPostgres ? postgresTicks() : null };
+}
+function cpuMsSince(from: ReturnType<typeof cpuMark>): number {
+  const d = process.cpuUsage(from.process);
+  return (d.user + d.system) / 1000 + (from.pg ? (postgresMsBetween(from.pg, postgresTicks()) ?? 0) : 0);
 }
 
 /** What the OMS reserved for the orders captured since `since`: the same positions, the same quantities. */
@@ -601,6 +679,7 @@ function rawSqlite(file: string, work: RawLine[][], maxOrders: number, seconds: 
     for (let i = 0; i < Math.min(1000, maxOrders); i++) once('warm', i);
     failed = 0;
     const lat: number[] = [];
+    const cpu0 = cpuMark(false);
     const t0 = performance.now();
     const end = t0 + seconds * 1000;
     for (let i = 0; i < maxOrders && performance.now() < end; i++) {
@@ -609,9 +688,11 @@ function rawSqlite(file: string, work: RawLine[][], maxOrders: number, seconds: 
       lat.push(performance.now() - t);
     }
     const secs = (performance.now() - t0) / 1000;
+    const cpuMs = cpuMsSince(cpu0);
     const s = summarise(lat);
     for (const t of RAW_TABLES) db.exec(`drop table if exists ${t}`);
-    return { orders: lat.length - failed, seconds: secs, rps: (lat.length - failed) / secs, p50: s.p50, p99: s.p99, failed };
+    const orders = lat.length - failed;
+    return { orders, seconds: secs, rps: orders / secs, p50: s.p50, p99: s.p99, failed, cpuMsPerOrder: cpuMs / Math.max(1, orders) };
   } finally {
     db.close();
   }
@@ -702,6 +783,7 @@ async function rawPostgres(url: string, work: RawLine[][], maxOrders: number, se
       const lat: number[] = [];
       let next = 0;
       let failed = 0;
+      const cpu0 = cpuMark(true);
       const t0 = performance.now();
       const end = t0 + secs * 1000;
       const worker = async () => {
@@ -716,7 +798,8 @@ async function rawPostgres(url: string, work: RawLine[][], maxOrders: number, se
       await Promise.all(Array.from({ length: clients }, worker));
       const s = summarise(lat);
       const elapsed = (performance.now() - t0) / 1000;
-      return { orders: lat.length, seconds: elapsed, rps: lat.length / elapsed, p50: s.p50, p99: s.p99, failed };
+      const cpuMs = cpuMsSince(cpu0);
+      return { orders: lat.length, seconds: elapsed, rps: lat.length / elapsed, p50: s.p50, p99: s.p99, failed, cpuMsPerOrder: cpuMs / Math.max(1, lat.length) };
     };
     await drive('warm-multi', multi, Math.min(1000, maxOrders), 1);
     const m = await drive('multi', multi, maxOrders, seconds);
@@ -876,7 +959,8 @@ async function captureHttp(
     headers: { authorization: `Bearer ${fx.channelKey}`, 'content-type': 'application/json' },
     body: JSON.stringify(orderBody(body('probe', 1), 0)),
   });
-  if (probe.status !== 201) throw new Error(`POST /orders answered ${probe.status}: ${(await probe.text()).slice(0, 500)}`);
+  const answer = await probe.text();
+  if (probe.status !== 201) throw new Error(`POST /orders answered ${probe.status}: ${answer.slice(0, 500)}`);
 
   const load = (tag: string, seed: number, amount: number, secs: number) => runOrderLoad({ ...body(tag, seed), url: urls.length === 1 ? urls[0] : urls, key: fx.channelKey, clients: CLIENTS, amount, seconds: secs });
   const warm = fx.warmup > 0 ? await load('warm', 2, maxOrders, fx.warmup) : null;
@@ -946,6 +1030,8 @@ async function captureHttp(
   ] as const) {
     if (r?.failed) log(`  WARNING: ${label}: ${r.failed} raw orders not reserved`);
   }
+  log('  HTTP floor: a bare server answering the same requests…');
+  const floor = await httpFloor(answer, (url, tag, seed, amount, secs) => runOrderLoad({ ...body(tag, seed), url, key: 'none', clients: CLIENTS, amount, seconds: secs }), maxOrders, rawSeconds, fx.warmup > 0);
   const linesPerRawOrder = work.reduce((s, o) => s + o.length, 0) / Math.max(1, work.length);
   // BEGIN, the order, a line and a reservation per line, the outbox event, COMMIT.
   const rawStatements = round(4 + 2 * linesPerRawOrder, 2);
@@ -1026,6 +1112,8 @@ async function captureHttp(
     ceiling_bound: { orders: maxOrders, seconds: rawSeconds },
     ceiling_lines_per_order: round(linesPerRawOrder, 2),
     ceiling_failed: ceiling.failed + (single?.failed ?? 0),
+    http_floor: { rps: Math.round(floor.rps), p99_ms: round(floor.p99), server_cpu_ms_per_request: round(floor.serverCpuMs, 4), load_generator_cpu_ms_per_request: round(floor.loadCpuMs, 4) },
+    cpu_budget_ms_per_order: oms.ok ? cpuBudget(t.rps, cpu.processMs / oms.ok, backend === 'postgres' ? postgresMsBetween(pg0, pg1) : 0, oms, floor, single ?? ceiling) : null,
     note: `value: POST /orders with a channel key, ${LINES}-line home-delivery orders, ${CLIENTS} keep-alive clients (autocannon, separate process), 2xx per second; statements_per_order: every driver statement (BEGIN/COMMIT included) of ${STATEMENT_SAMPLE} orders captured one at a time through the route; _incl_background: every statement of the server process during the run ÷ orders; ceiling: the positions the OMS reserved, replayed on scratch tables straight on the driver (order insert, a line insert and a conditional reservation update per line, an outbox insert; one transaction per order)${backend === 'postgres' ? '; single_statement: the same in one CTE per order' : ''}`,
   };
 }
