@@ -539,6 +539,16 @@ interface RawRun {
   cpuMsPerOrder: number;
 }
 
+/** Bytes this process has handed to write() so far (every thread; Linux), or NaN. */
+function bytesWritten(): number {
+  try {
+    const m = /^wchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'));
+    return m ? Number(m[1]) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** CPU (ms) of this process (every thread) and of the host's postgres processes since `from`. */
 function cpuMark(withPostgres: boolean): { process: NodeJS.CpuUsage; pg: Map<string, number> | null } {
   return { process: process.cpuUsage(), pg: withPostgres ? postgresTicks() : null };
@@ -981,9 +991,11 @@ async function captureHttp(
   const cpu0 = cpuNow();
   const extraCpu0 = extra.map((s) => processCpuMs(s.pid));
   const faults0 = process.resourceUsage().minorPageFault;
+  const written0 = bytesWritten();
   let cpu: ReturnType<typeof cpuSince>;
   let extraCpuMs = 0;
   let faults = 0;
+  let written = 0;
   let pg1: Map<string, number> | null = null;
   try {
     oms = await load('run', 3, maxOrders, seconds);
@@ -992,6 +1004,7 @@ async function captureHttp(
     extraCpuMs = extra.reduce((sum, s, i) => sum + ((processCpuMs(s.pid) ?? Number.NaN) - (extraCpu0[i] ?? Number.NaN)), 0);
     pg1 = postgresTicks();
     faults = process.resourceUsage().minorPageFault - faults0;
+    written = bytesWritten() - written0;
     all = (processStatements ?? 0) + (writer && writer0 ? writer.statements - writer0.statements : 0);
     processStatements = null;
   }
@@ -1103,6 +1116,11 @@ async function captureHttp(
     // Minor page faults of the server process per order: a fork of this process (the load
     // generator, before bench/forker.ts) made every first write to a page fault afterwards.
     minor_page_faults_per_order: oms.ok ? round(faults / oms.ok, 2) : null,
+    // Bytes this process handed to write() per order, every thread (Linux /proc/self/io wchar):
+    // on SQLite the WAL frames of the captures and of the background loops, and the checkpoints
+    // copying them into the database; the log lines too. Steadier than the times: compare builds
+    // that change what is written with it.
+    written_kb_per_order: oms.ok && written >= 0 ? round(written / 1024 / oms.ok, 1) : null,
     sqlite_ms_per_order_by_kind: oms.ok && sqliteTime.size
       ? Object.fromEntries([...sqliteTime].sort((a, b) => b[1].ms - a[1].ms).slice(0, 16).map(([k, v]) => [k, round(v.ms / oms.ok, 4)]))
       : null,
