@@ -10,6 +10,7 @@ import * as m0006 from './migrations/0006_supply_allocations.ts';
 import * as m0007 from './migrations/0007_payments.ts';
 import * as m0008 from './migrations/0008_partial_order_indexes.ts';
 import * as m0009 from './migrations/0009_capture_guard.ts';
+import * as m0010 from './migrations/0010_capture_indexes.ts';
 
 type DialectMigration = { up(db: Kysely<unknown>, dialect: Store['dialect']): Promise<void> };
 const ordered: Array<[string, DialectMigration]> = [
@@ -21,6 +22,7 @@ const ordered: Array<[string, DialectMigration]> = [
   ['0007_payments', m0007],
   ['0008_partial_order_indexes', m0008],
   ['0009_capture_guard', m0009],
+  ['0010_capture_indexes', m0010],
 ];
 
 export async function migrate(store: Store): Promise<{ applied: string[] }> {

@@ -4,6 +4,7 @@
 // kept for it, and fulfilment-order work lists per location.
 import { type ExpressionBuilder, sql } from 'kysely';
 import type { Ctx } from '../context.ts';
+import type { DbOrTrx } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
 import { AppError } from '../shared/errors.ts';
 import type { FulfillmentStatus, OrderStatus } from './model.ts';
@@ -81,6 +82,16 @@ export interface TimelineEntry {
   data: Record<string, unknown>;
 }
 
+/**
+ * The aggregates of a timeline, as literals: the predicate of the partial index `outbox_timeline`
+ * (migration 0010), which a query uses only when it carries the same predicate.
+ */
+const TIMELINE_TYPES = sql<boolean>`aggregate_type in ('order', 'fulfillment_order', 'payment')`;
+
+/** The events of these aggregates (an order, its fulfilment orders and payments), in commit order. */
+export const timelineEvents = (db: DbOrTrx, ids: string[]) =>
+  db.selectFrom('outbox').select(['id', 'type', 'aggregate_type', 'aggregate_id', 'payload', 'occurred_at']).where('aggregate_id', 'in', ids).where(TIMELINE_TYPES).orderBy('id');
+
 /** The order's events and its fulfilment orders' and payments' events, in commit order: the timeline. */
 export async function orderTimeline(ctx: Ctx, orderId: string): Promise<TimelineEntry[]> {
   const db = ctx.store.db;
@@ -89,7 +100,7 @@ export async function orderTimeline(ctx: Ctx, orderId: string): Promise<Timeline
     db.selectFrom('payments').select('id').where('order_id', '=', orderId).execute(),
   ]);
   const ids = [orderId, ...fos.map((f) => f.id), ...pays.map((p) => p.id)];
-  const rows = await db.selectFrom('outbox').select(['id', 'type', 'aggregate_type', 'aggregate_id', 'payload', 'occurred_at']).where('aggregate_id', 'in', ids).orderBy('id').execute();
+  const rows = await timelineEvents(db, ids).execute();
   return rows.map((r) => {
     const { actor, ...data } = JSON.parse(r.payload) as { actor?: TimelineEntry['actor'] } & Record<string, unknown>;
     return { seq: r.id, at: r.occurred_at, type: r.type, aggregate: r.aggregate_type as TimelineEntry['aggregate'], aggregateId: r.aggregate_id, actor: actor ?? null, data };
