@@ -9,43 +9,47 @@ import { bulkInsert } from '../db/bulk.ts';
 import { markDirty } from './dirty.ts';
 import { appendEvents, type DomainEvent } from '../events/outbox.ts';
 
-export async function publishAvailabilityChanges(ctx: Ctx, opts: { settleMs?: number; maxSkus?: number } = {}): Promise<{ skus: number; events: number }> {
+/**
+ * Marks claimed per pass, oldest first. Each is a row deleted in the pass's transaction; a
+ * million-row snapshot leaves up to one mark per sku per half-window (RecentMarks).
+ */
+const MARKS_PER_PASS = 50_000;
+
+export async function publishAvailabilityChanges(ctx: Ctx, opts: { settleMs?: number; maxMarks?: number } = {}): Promise<{ skus: number; events: number }> {
   const { db } = ctx.store;
   const now = ctx.clock.now();
   const cutoff = now - (opts.settleMs ?? 0);
-  // One row per sku, however many marks it has (a 1M-row snapshot leaves ~100 per sku).
-  const marks = await db
+  // The settled marks, oldest first: read in id order, as they were written (no index on sku:
+  // each capture's marks would write a random page of it). Most passes find none.
+  const settled = await db
     .selectFrom('availability_dirty')
-    .select((eb) => ['sku_id', eb.fn.max('id').as('max_id')])
+    .select(['id', 'sku_id'])
     .where('marked_at', '<=', cutoff)
-    .groupBy('sku_id')
-    .orderBy('sku_id')
-    .limit(opts.maxSkus ?? 5000)
+    .orderBy('id')
+    .limit(opts.maxMarks ?? MARKS_PER_PASS)
     .execute();
-  if (marks.length === 0) return { skus: 0, events: 0 };
+  if (settled.length === 0) return { skus: 0, events: 0 };
+  const maxId = Number(settled[settled.length - 1].id);
   const channels = ctx.projection.allChannels().filter((c) => c.active);
-  const skuIds = marks.map((m) => m.sku_id);
-  const maxId = Math.max(...marks.map((m) => Number(m.max_id)));
+  // The figures come from memory, before the transaction: by now this process's projection holds
+  // every settled change (its own applied at commit, other processes' through the outbox
+  // follower, which polls far more often than the settle window).
   const totals = new Map<string, number>();
-  for (const skuId of skuIds) for (const ch of channels) totals.set(`${skuId}:${ch.id}`, ctx.projection.total(skuId, ch.code));
+  const total = (skuId: number, ch: { id: number; code: string }) => {
+    const key = `${skuId}:${ch.id}`;
+    let t = totals.get(key);
+    if (t === undefined) totals.set(key, (t = ctx.projection.total(skuId, ch.code)));
+    return t;
+  };
+  for (const r of settled) for (const ch of channels) total(Number(r.sku_id), ch);
 
   return db.transaction().execute(async (trx) => {
-    // Claim by deleting. Only marks old enough to be settled go: a mark committed after our
-    // read would have to come from a transaction that marked more than settleMs before it
-    // committed, and even then the sku's next change publishes the right figure.
-    const claimed = new Set<number>();
-    for (let i = 0; i < skuIds.length; i += 1000) {
-      const rows = await trx
-        .deleteFrom('availability_dirty')
-        .where('sku_id', 'in', skuIds.slice(i, i + 1000))
-        .where('id', '<=', maxId)
-        .where('marked_at', '<=', cutoff)
-        .returning('sku_id')
-        .execute();
-      for (const r of rows) claimed.add(r.sku_id);
-    }
-    if (claimed.size === 0) return { skus: 0, events: 0 };
-    const mine = [...claimed];
+    // Claim by deleting: two processes never publish the same mark. Only marks old enough to be
+    // settled go; one committed meanwhile below maxId (PostgreSQL assigns ids before commit) is
+    // settled or not by its own time, and claimed with the others or by a later pass.
+    const claimed = await trx.deleteFrom('availability_dirty').where('id', '<=', maxId).where('marked_at', '<=', cutoff).returning('sku_id').execute();
+    if (claimed.length === 0) return { skus: 0, events: 0 };
+    const mine = [...new Set(claimed.map((r) => Number(r.sku_id)))].sort((a, b) => a - b);
     const before = new Map<string, number>();
     for (let i = 0; i < mine.length; i += 1000) {
       const rows = await trx.selectFrom('availability_published').selectAll().where('sku_id', 'in', mine.slice(i, i + 1000)).execute();
@@ -57,7 +61,7 @@ export async function publishAvailabilityChanges(ctx: Ctx, opts: { settleMs?: nu
       const sku = ctx.projection.skuById(skuId);
       for (const ch of channels) {
         const key = `${skuId}:${ch.id}`;
-        const available = totals.get(key) ?? 0;
+        const available = total(skuId, ch);
         const previous = before.get(key);
         // Never published counts as 0: a sku a channel never saw appears when it gets stock.
         if ((previous ?? 0) === available) continue;

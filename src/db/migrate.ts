@@ -11,6 +11,7 @@ import * as m0007 from './migrations/0007_payments.ts';
 import * as m0008 from './migrations/0008_partial_order_indexes.ts';
 import * as m0009 from './migrations/0009_capture_guard.ts';
 import * as m0010 from './migrations/0010_capture_indexes.ts';
+import * as m0011 from './migrations/0011_dirty_marks_unindexed.ts';
 
 type DialectMigration = { up(db: Kysely<unknown>, dialect: Store['dialect']): Promise<void> };
 const ordered: Array<[string, DialectMigration]> = [
@@ -23,6 +24,7 @@ const ordered: Array<[string, DialectMigration]> = [
   ['0008_partial_order_indexes', m0008],
   ['0009_capture_guard', m0009],
   ['0010_capture_indexes', m0010],
+  ['0011_dirty_marks_unindexed', m0011],
 ];
 
 export async function migrate(store: Store): Promise<{ applied: string[] }> {

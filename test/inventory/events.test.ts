@@ -87,3 +87,42 @@ describe.each(BACKENDS)('availability reconciliation on %s', (backend) => {
     expect(events).toEqual([{ sku: 'A1', channel: 'web', available: 6, previous: 2 }]);
   });
 });
+
+describe.each(BACKENDS)('two processes publishing availability at once on %s', (backend) => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createTestEnv(backend);
+    await smallNetwork(env.ctx);
+    await publishAvailabilityChanges(env.ctx);
+  });
+  afterAll(async () => env?.close());
+
+  it('every mark is claimed once: each change is published once, and the published figures are the stock', async () => {
+    const { ctx } = env;
+    const peer = await env.openPeer();
+    const after = (await readEvents(ctx.store.db, { afterId: 0, limit: 100_000 })).at(-1)?.id ?? 0;
+    // Several marks per sku, written while both processes publish, small passes so they interleave.
+    const writes = (async () => {
+      for (let i = 0; i < 24; i++) await applyDelta(ctx, { location: 'WH1', sku: ['A1', 'B1', 'C1'][i % 3], quantity: 1, idempotencyKey: `race-${i}` }, 'test');
+    })();
+    const publisher = (c: typeof ctx) => async () => {
+      for (let i = 0; i < 12; i++) await publishAvailabilityChanges(c, { maxMarks: 2 });
+    };
+    await Promise.all([writes, publisher(ctx)(), publisher(peer)()]);
+    // The peer's projection follows ours through the outbox; let both drain what is left.
+    while ((await publishAvailabilityChanges(ctx)).skus > 0);
+    const left = await ctx.store.db.selectFrom('availability_dirty').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+    expect(Number(left.n)).toBe(0);
+    const events = (await readEvents(ctx.store.db, { afterId: after, type: 'availability.changed' })).map((e) => e.payload as { sku: string; available: number; previous: number });
+    // Each event moves its sku's figure on from the one before it: none repeats a publication.
+    for (const sku of ['A1', 'B1', 'C1']) {
+      const chain = events.filter((e) => e.sku === sku);
+      expect(chain.length).toBeGreaterThan(0);
+      for (const e of chain) expect(e.available).not.toBe(e.previous);
+      for (let i = 1; i < chain.length; i++) expect(chain[i].previous).toBe(chain[i - 1].available);
+      expect(chain.at(-1)?.available).toBe(8);
+    }
+    const published = await ctx.store.db.selectFrom('availability_published').select(['sku_id', 'available']).execute();
+    expect(published.map((p) => p.available).sort()).toEqual([8, 8, 8]);
+  });
+});
