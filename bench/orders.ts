@@ -221,7 +221,7 @@ function groupSince(
 
 // ---- the floor of the machine ----------------------------------------------------------
 
-interface Floor {
+export interface Floor {
   rps: number;
   p99: number;
   /** CPU of this process (every thread) per answered request. */
@@ -264,7 +264,7 @@ async function httpFloor(answer: string, load: FloorLoad, maxOrders: number, sec
  * idempotency, sourcing, fulfilment orders, events, the stored explanation, the background
  * loops); `oms_beyond_floors` is what ours spends on it, measured in the same run.
  */
-function cpuBudget(targetRps: number, processMsPerOrder: number, postgresMs: number | null, oms: OrderLoadResult, floor: Floor, raw: RawRun) {
+export function cpuBudget(targetRps: number, processMsPerOrder: number, postgresMs: number | null, oms: OrderLoadResult, floor: Floor, raw: RawRun) {
   const atTarget = (cpus().length * 1000) / targetRps;
   const loadGen = oms.cpuMs / Math.max(1, oms.ok);
   const floors = loadGen + floor.serverCpuMs + raw.cpuMsPerOrder;
@@ -527,7 +527,7 @@ interface RawLine {
   quantity: number;
 }
 
-interface RawRun {
+export interface RawRun {
   orders: number;
   seconds: number;
   rps: number;
@@ -545,7 +545,7 @@ interface RawRun {
  * orders), each named by its page number through the `dbstat` table. A capture's cost at COMMIT
  * is mostly these frames (~15 µs each here): an index that takes a random page per order shows.
  */
-function walPagesByBtree(file: string): { frames: number; frames_per_commit: number; share_by_btree: Record<string, number> } | null {
+export function walPagesByBtree(file: string): { frames: number; frames_per_commit: number; share_by_btree: Record<string, number> } | null {
   let buf: Buffer;
   try {
     buf = readFileSync(`${file}-wal`);
