@@ -245,12 +245,12 @@ async function httpFloor(answer: string, load: FloorLoad, maxOrders: number, sec
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   try {
     if (warm) await load(url, 'floor-warm', 6, maxOrders, 1);
-    const cpu0 = process.cpuUsage();
+    const cpu0 = cpuNow();
     const r = await load(url, 'floor', 7, maxOrders, seconds);
-    const d = process.cpuUsage(cpu0);
+    const serverMs = cpuSince(cpu0).processMs;
     if (r.ok === 0 || r.non2xx + r.errors + r.timeouts > 0) log(`  WARNING: HTTP floor: ${r.ok} answered 2xx, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
     const n = Math.max(1, r.ok);
-    return { rps: r.rps, p99: r.p99, serverCpuMs: (d.user + d.system) / 1000 / n, loadCpuMs: r.cpuMs / n };
+    return { rps: r.rps, p99: r.p99, serverCpuMs: serverMs / n, loadCpuMs: r.cpuMs / n };
   } finally {
     await app.close();
   }
@@ -589,12 +589,11 @@ function bytesWritten(): number {
 }
 
 /** CPU (ms) of this process (every thread) and of the host's postgres processes since `from`. */
-function cpuMark(withPostgres: boolean): { process: NodeJS.CpuUsage; pg: Map<string, number> | null } {
-  return { process: process.cpuUsage(), pg: withPostgres ? postgresTicks() : null };
+function cpuMark(withPostgres: boolean): { cpu: ReturnType<typeof cpuNow>; pg: Map<string, number> | null } {
+  return { cpu: cpuNow(), pg: withPostgres ? postgresTicks() : null };
 }
 function cpuMsSince(from: ReturnType<typeof cpuMark>): number {
-  const d = process.cpuUsage(from.process);
-  return (d.user + d.system) / 1000 + (from.pg ? (postgresMsBetween(from.pg, postgresTicks()) ?? 0) : 0);
+  return cpuSince(from.cpu).processMs + (from.pg ? (postgresMsBetween(from.pg, postgresTicks()) ?? 0) : 0);
 }
 
 /** What the OMS reserved for the orders captured since `since`: the same positions, the same quantities. */

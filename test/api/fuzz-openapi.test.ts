@@ -10,12 +10,10 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../../src/auth/keys.ts';
-import { upsertChannel } from '../../src/channels/channels.ts';
-import { type ApiEnv, BACKENDS, createApiEnv } from '../support/backends.ts';
-import { expectClean, mutate, mutation } from '../support/fuzz.ts';
-import { PARIS_ADDRESS, smallNetwork } from '../support/fixtures.ts';
-import { expectBooksBalance, type InjectResult, type Json, seedStock } from './helpers.ts';
+import { type ApiEnv, BACKENDS, } from '../support/backends.ts';
+import { expectClean, type FuzzCaller, fuzzEnv, mutate, mutation } from '../support/fuzz.ts';
+import { PARIS_ADDRESS, } from '../support/fixtures.ts';
+import { expectBooksBalance, type InjectResult, type Json, } from './helpers.ts';
 
 const SEED = Number(process.env.FZ_SEED ?? 20261127);
 const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
@@ -78,34 +76,17 @@ interface Operation {
   bodyType: string | null;
 }
 
-type Who = 'admin' | 'web' | 'paris' | 'wms' | 'none';
+type Who = FuzzCaller;
 
 describe.each(BACKENDS)('generated input on every operation of the contract (%s)', (backend) => {
   let env: ApiEnv;
   let ops: Operation[];
-  const keys = {} as Record<Who, string>;
+  let keys: Record<Who, string>;
   /** Ids that exist (an order, its fulfilment orders and payments) and ids that do not. */
   const ids: string[] = ['nope', 'ord_00000000000000000000000000', '1', '999999'];
 
   beforeAll(async () => {
-    env = await createApiEnv(backend);
-    await smallNetwork(env.ctx, [
-      { code: 'web', name: 'Web', type: 'web' },
-      { code: 'pos', name: 'Point of sale', type: 'store' },
-    ]);
-    await upsertChannel(env.ctx, { code: 'mkt', name: 'Marketplace', type: 'marketplace' });
-    await seedStock(env, 'WH1', '2026-06-01T09:00:00Z', [
-      { sku: 'A1', on_hand: 1000 },
-      { sku: 'B1', on_hand: 1000 },
-      { sku: 'C1', on_hand: 100 },
-    ]);
-    await seedStock(env, 'ST-PARIS', '2026-06-01T09:00:00Z', [{ sku: 'A1', on_hand: 50 }]);
-    const key = async (input: Parameters<typeof createApiKey>[1]) => (await createApiKey(env.ctx, input)).secret;
-    keys.admin = env.adminKey;
-    keys.web = await key({ name: 'web shop', role: 'channel', channel: 'web' });
-    keys.paris = await key({ name: 'paris store', role: 'store', channel: 'pos', locations: ['ST-PARIS'] });
-    keys.wms = await key({ name: 'wms', role: 'integration', locations: ['WH1'] });
-    keys.none = '';
+    ({ env, keys } = await fuzzEnv(backend));
     const order = await env.app.inject({
       method: 'POST',
       url: '/orders',

@@ -8,12 +8,10 @@
 // (on 2026-11-27, seeds 20261127, 1, 2 and 3 at those sizes, both backends: nothing found).
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../../src/auth/keys.ts';
-import { upsertChannel } from '../../src/channels/channels.ts';
 import { expectBooksBalance, type InjectResult, type Json, seedStock } from '../api/helpers.ts';
-import { expectClean, mutate, mutation } from '../support/fuzz.ts';
-import { type ApiEnv, BACKENDS, createApiEnv } from '../support/backends.ts';
-import { PARIS_ADDRESS, smallNetwork } from '../support/fixtures.ts';
+import { expectClean, type FuzzCaller, fuzzEnv, mutate, mutation } from '../support/fuzz.ts';
+import { type ApiEnv, BACKENDS, } from '../support/backends.ts';
+import { PARIS_ADDRESS, } from '../support/fixtures.ts';
 
 const SEED = Number(process.env.FZ_SEED ?? 20261127);
 
@@ -54,37 +52,16 @@ function addUp(b: Json): void {
   }
 }
 
-type Who = 'admin' | 'web' | 'mkt' | 'paris' | 'lyon' | 'wms';
+type Who = Exclude<FuzzCaller, 'none'>;
 
 describe.each(BACKENDS)('generated bad input on the order API (%s)', (backend) => {
   let env: ApiEnv;
-  const keys = {} as Record<Who, string>;
+  let keys: Record<Who, string>;
   const send = (who: Who, method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown, headers: Record<string, string> = {}) =>
     env.app.inject({ method, url, headers: { ...env.auth(keys[who]), ...headers }, ...(payload === undefined ? {} : { payload: payload as never }) }) as Promise<InjectResult>;
 
   beforeAll(async () => {
-    env = await createApiEnv(backend);
-    await smallNetwork(env.ctx, [
-      { code: 'web', name: 'Web', type: 'web' },
-      { code: 'pos', name: 'Point of sale', type: 'store' },
-    ]);
-    await upsertChannel(env.ctx, { code: 'mkt', name: 'Marketplace', type: 'marketplace' });
-    await seedStock(env, 'WH1', '2026-06-01T09:00:00Z', [
-      { sku: 'A1', on_hand: 500 },
-      { sku: 'B1', on_hand: 500 },
-      { sku: 'C1', on_hand: 50 },
-    ]);
-    await seedStock(env, 'ST-PARIS', '2026-06-01T09:00:00Z', [
-      { sku: 'A1', on_hand: 20 },
-      { sku: 'B1', on_hand: 20 },
-    ]);
-    const key = async (input: Parameters<typeof createApiKey>[1]) => (await createApiKey(env.ctx, input)).secret;
-    keys.admin = env.adminKey;
-    keys.web = await key({ name: 'web shop', role: 'channel', channel: 'web' });
-    keys.mkt = await key({ name: 'marketplace', role: 'channel', channel: 'mkt' });
-    keys.paris = await key({ name: 'paris store', role: 'store', channel: 'pos', locations: ['ST-PARIS'] });
-    keys.lyon = await key({ name: 'lyon store', role: 'store', channel: 'pos', locations: ['ST-LYON'] });
-    keys.wms = await key({ name: 'wms', role: 'integration', locations: ['WH1'] });
+    ({ env, keys } = await fuzzEnv(backend));
   });
   afterAll(async () => env?.close());
 

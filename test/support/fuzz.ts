@@ -3,7 +3,11 @@
 // answer contract every request must meet whatever it sent.
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import { type InjectResult, type Json, STACK_RE } from '../api/helpers.ts';
+import { createApiKey } from '../../src/auth/keys.ts';
+import { upsertChannel } from '../../src/channels/channels.ts';
+import { type InjectResult, type Json, seedStock, STACK_RE } from '../api/helpers.ts';
+import { type ApiEnv, createApiEnv } from './backends.ts';
+import { smallNetwork } from './fixtures.ts';
 
 /** Values that break naive code: other types, extremes, odd strings, prototype keys. */
 const ODD = [
@@ -109,4 +113,42 @@ export function expectClean(res: InjectResult, what: string): void {
   expect(body.error.code, ctx).toMatch(/^[a-z][a-z0-9_]*$/);
   expect(typeof body.error.message, ctx).toBe('string');
   expect(body.error.message.length, ctx).toBeGreaterThan(0);
+}
+
+/** The callers of the fuzz suites: a key per role (`none` sends no key). */
+export type FuzzCaller = 'admin' | 'web' | 'mkt' | 'paris' | 'lyon' | 'wms' | 'none';
+
+/**
+ * The fuzz suites' environment: the small network with the web, store and marketplace
+ * channels, stock at WH1 and ST-PARIS, and a key per caller.
+ */
+export async function fuzzEnv(backend: 'sqlite' | 'postgres'): Promise<{ env: ApiEnv; keys: Record<FuzzCaller, string> }> {
+  const env = await createApiEnv(backend);
+  await smallNetwork(env.ctx, [
+    { code: 'web', name: 'Web', type: 'web' },
+    { code: 'pos', name: 'Point of sale', type: 'store' },
+  ]);
+  await upsertChannel(env.ctx, { code: 'mkt', name: 'Marketplace', type: 'marketplace' });
+  await seedStock(env, 'WH1', '2026-06-01T09:00:00Z', [
+    { sku: 'A1', on_hand: 1000 },
+    { sku: 'B1', on_hand: 1000 },
+    { sku: 'C1', on_hand: 100 },
+  ]);
+  await seedStock(env, 'ST-PARIS', '2026-06-01T09:00:00Z', [
+    { sku: 'A1', on_hand: 50 },
+    { sku: 'B1', on_hand: 20 },
+  ]);
+  const key = async (input: Parameters<typeof createApiKey>[1]) => (await createApiKey(env.ctx, input)).secret;
+  return {
+    env,
+    keys: {
+      admin: env.adminKey,
+      web: await key({ name: 'web shop', role: 'channel', channel: 'web' }),
+      mkt: await key({ name: 'marketplace', role: 'channel', channel: 'mkt' }),
+      paris: await key({ name: 'paris store', role: 'store', channel: 'pos', locations: ['ST-PARIS'] }),
+      lyon: await key({ name: 'lyon store', role: 'store', channel: 'pos', locations: ['ST-LYON'] }),
+      wms: await key({ name: 'wms', role: 'integration', locations: ['WH1'] }),
+      none: '',
+    },
+  };
 }
