@@ -578,13 +578,17 @@ export function walPagesByBtree(file: string): { frames: number; frames_per_comm
   return { frames, frames_per_commit: round(frames / Math.max(1, commits), 1), share_by_btree: Object.fromEntries(share.map(([k, v]) => [k, round(v / frames, 3)])) };
 }
 
-/** Bytes this process has handed to write() so far (every thread; Linux), or NaN. */
-function bytesWritten(): number {
+/** This process's I/O so far (every thread; Linux /proc/self/io): bytes handed to write(), read and write syscalls; NaN elsewhere. */
+export function ioCounters(): { written: number; reads: number; writes: number } {
   try {
-    const m = /^wchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'));
-    return m ? Number(m[1]) : Number.NaN;
+    const text = readFileSync('/proc/self/io', 'utf8');
+    const field = (name: string) => {
+      const m = new RegExp(`^${name}: (\\d+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : Number.NaN;
+    };
+    return { written: field('wchar'), reads: field('syscr'), writes: field('syscw') };
   } catch {
-    return Number.NaN;
+    return { written: Number.NaN, reads: Number.NaN, writes: Number.NaN };
   }
 }
 
@@ -1029,11 +1033,11 @@ async function captureHttp(
   const cpu0 = cpuNow();
   const extraCpu0 = extra.map((s) => processCpuMs(s.pid));
   const faults0 = process.resourceUsage().minorPageFault;
-  const written0 = bytesWritten();
+  const io0 = ioCounters();
   let cpu: ReturnType<typeof cpuSince>;
   let extraCpuMs = 0;
   let faults = 0;
-  let written = 0;
+  let io = { written: 0, reads: 0, writes: 0 };
   let pg1: Map<string, number> | null = null;
   try {
     oms = await load('run', 3, maxOrders, seconds);
@@ -1042,7 +1046,8 @@ async function captureHttp(
     extraCpuMs = extra.reduce((sum, s, i) => sum + ((processCpuMs(s.pid) ?? Number.NaN) - (extraCpu0[i] ?? Number.NaN)), 0);
     pg1 = postgresTicks();
     faults = process.resourceUsage().minorPageFault - faults0;
-    written = bytesWritten() - written0;
+    const io1 = ioCounters();
+    io = { written: io1.written - io0.written, reads: io1.reads - io0.reads, writes: io1.writes - io0.writes };
     all = (processStatements ?? 0) + (writer && writer0 ? writer.statements - writer0.statements : 0);
     processStatements = null;
   }
@@ -1160,7 +1165,11 @@ async function captureHttp(
     // on SQLite the WAL frames of the captures and of the background loops, and the checkpoints
     // copying them into the database; the log lines too. Steadier than the times: compare builds
     // that change what is written with it.
-    written_kb_per_order: oms.ok && written >= 0 ? round(written / 1024 / oms.ok, 1) : null,
+    written_kb_per_order: oms.ok && io.written >= 0 ? round(io.written / 1024 / oms.ok, 1) : null,
+    // Read and write system calls of this process per order (syscr, syscw), every thread: on
+    // SQLite mostly page reads the cache missed and WAL frames written (two writes a frame),
+    // each a few microseconds on this machine; the sockets' too.
+    syscalls_per_order: oms.ok && io.reads >= 0 ? { read: round(io.reads / oms.ok, 1), write: round(io.writes / oms.ok, 1) } : null,
     wal_pages: walPages,
     sqlite_ms_per_order_by_kind: oms.ok && sqliteTime.size
       ? Object.fromEntries([...sqliteTime].sort((a, b) => b[1].ms - a[1].ms).slice(0, 16).map(([k, v]) => [k, round(v.ms / oms.ok, 4)]))
