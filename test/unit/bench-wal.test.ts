@@ -1,11 +1,11 @@
 // bench/orders.ts: the WAL's frames named by table and index (wal_pages), and the target turned
-// into CPU per order (cpu_budget_ms_per_order).
-import { mkdtempSync, rmSync } from 'node:fs';
+// into CPU per order (cpu_budget_ms_per_order), the process's I/O counters (syscalls_per_order).
+import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cpuBudget, type Floor, type OrderLoadResult, type RawRun, walPagesByBtree } from '../../bench/orders.ts';
+import { cpuBudget, type Floor, ioCounters, type OrderLoadResult, type RawRun, walPagesByBtree } from '../../bench/orders.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'oms-bench-wal-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -57,5 +57,25 @@ describe('cpu_budget_ms_per_order', () => {
     expect(b.left_at_target).toBeCloseTo(atTarget - 0.11 - 0.05 - 0.1, 3);
     // The process's 1.2 ms and PostgreSQL's 300 ms over 1,000 orders, less the two floors.
     expect(b.oms_beyond_floors).toBeCloseTo(1.2 + 0.3 - 0.05 - 0.1, 3);
+  });
+});
+
+describe('syscalls_per_order', () => {
+  it.runIf(process.platform === 'linux')('counts this process\'s read and write calls and the bytes written', () => {
+    const file = join(dir, 'io.bin');
+    const fd = openSync(file, 'w');
+    try {
+      const before = ioCounters();
+      for (let i = 0; i < 5; i++) writeSync(fd, Buffer.alloc(1000, 1));
+      fsyncSync(fd);
+      readFileSync(file);
+      const after = ioCounters();
+      // Other threads of this process (vitest's) may write too: at least ours are counted.
+      expect(after.writes - before.writes).toBeGreaterThanOrEqual(5);
+      expect(after.written - before.written).toBeGreaterThanOrEqual(5000);
+      expect(after.reads - before.reads).toBeGreaterThanOrEqual(1);
+    } finally {
+      closeSync(fd);
+    }
   });
 });
