@@ -211,7 +211,7 @@ export function openStore(opts: { databaseUrl?: string; dataDir: string; poolSiz
   const url = opts.databaseUrl;
   const sqlite = { writerThread: opts.sqliteWriterThread };
   if (url && /^postgres(ql)?:\/\//.test(url)) return openPostgres(url, opts.poolSize, opts.pgPrepared ?? true, opts.pgCaptureGroups).store;
-  if (url && url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), sqlite).store;
+  if (url?.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), sqlite).store;
   if (url) throw new Error(`DATABASE_URL must start with postgres:// or sqlite: (got scheme ${url.split(':')[0]})`);
   return openSqlite(path.join(opts.dataDir, 'oms.sqlite'), sqlite).store;
 }
