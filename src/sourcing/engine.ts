@@ -168,14 +168,21 @@ export function source(order: SourcingOrder, pool: CandidatePool, rules: RuleSet
   for (const l of order.lines) if (!skuIndex.has(l.sku)) skuIndex.set(l.sku, skuIndex.size);
   const K = skuIndex.size;
   const P = pool.columns.size;
-  const stock = scratch('stock', n * K, i32);
-  // The order's columns of the pool, copied into a small candidate × order-sku matrix.
-  for (const [sku, k] of skuIndex) {
-    const col = pool.columns.get(sku);
-    if (col === undefined) continue;
-    for (let i = 0; i < n; i++) {
-      const q = pool.available[i * P + col];
-      if (q > 0) stock[i * K + k] = q;
+  // The engine reads the candidate × order-sku matrix, never writes it. A pool built for this
+  // order (loadCandidates: its distinct skus in line order) already is that matrix; any other
+  // pool's columns are copied into one.
+  let same = P === K;
+  for (const [sku, k] of skuIndex) if (pool.columns.get(sku) !== k) same = false;
+  let stock = pool.available;
+  if (!same) {
+    stock = scratch('stock', n * K, i32);
+    for (const [sku, k] of skuIndex) {
+      const col = pool.columns.get(sku);
+      if (col === undefined) continue;
+      for (let i = 0; i < n; i++) {
+        const q = pool.available[i * P + col];
+        if (q > 0) stock[i * K + k] = q;
+      }
     }
   }
   const facts = staticFacts(candidates);
