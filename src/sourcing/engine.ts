@@ -85,13 +85,15 @@ interface StaticFacts {
   cosLat: Float64Array;
   index: Map<string, number>;
   byType: Map<string, { all: Int32Array; excluded: number }>;
+  /** Per strategy: 1 for each candidate that passes its filters that depend on nothing but the two (staticPasses). */
+  passes: WeakMap<Strategy, Uint8Array>;
 }
 const factsCache = new WeakMap<Candidate[], StaticFacts>();
 
 function staticFacts(candidates: Candidate[]): StaticFacts {
   let f = factsCache.get(candidates);
   if (f) return f;
-  f = { capMask: new Uint8Array(candidates.length), cosLat: new Float64Array(candidates.length), index: new Map(), byType: new Map() };
+  f = { capMask: new Uint8Array(candidates.length), cosLat: new Float64Array(candidates.length), index: new Map(), byType: new Map(), passes: new WeakMap() };
   const lists = new Map<string, { all: number[]; excluded: number }>();
   candidates.forEach((c, i) => {
     const facts = f as StaticFacts;
@@ -133,6 +135,12 @@ interface Work {
   used: Int32Array;
   /** Candidate index of each location code. */
   index: ReadonlyMap<string, number>;
+  facts: StaticFacts;
+  /**
+   * The candidate at the destination's pickup location (-1: none). -2 when two candidates share
+   * a code: the filter's fast path (gather) is then never taken.
+   */
+  pickupIndex: number;
   /** Capabilities of each candidate as a bit mask (CAPS order). */
   capMask: Uint8Array;
   /** cos(latitude) per candidate, and of the destination (NaN: none). */
@@ -212,6 +220,8 @@ export function source(order: SourcingOrder, pool: CandidatePool, rules: RuleSet
     stock,
     used: scratch('used', n * K, i32),
     index: facts.index,
+    facts,
+    pickupIndex: facts.index.size !== n ? -2 : order.destination.pickupLocation ? (facts.index.get(order.destination.pickupLocation) ?? -1) : -1,
     capMask: facts.capMask,
     cosLat: facts.cosLat,
     destCosLat: order.destination.point ? Math.cos(order.destination.point.latitude * (Math.PI / 180)) : Number.NaN,
@@ -311,6 +321,8 @@ interface Compiled {
   /** False once the caller visits only candidates of the strategy's types (run does). */
   checkTypes: boolean;
   exclude: ReadonlySet<string> | null;
+  /** staticPasses of this strategy over the plan's candidates. */
+  passes: Uint8Array;
   /** Capabilities needed at the pickup store and anywhere else (bit masks). */
   needAtPickup: number;
   needElsewhere: number;
@@ -360,12 +372,15 @@ function compile(w: Work, s: Strategy): Compiled {
   const criteria = s.ranking.criteria.map((c) => c.criterion);
   const skip = Uint8Array.from(criteria, (c) => (c === 'distance' && w.distanceMode === 'ignored' ? 1 : 0));
   const later = Uint8Array.from(criteria, (c, j) => (s.ranking.mode === 'lexicographic' && c === 'distance' && !skip[j] && skip.slice(0, j).some((skipped) => !skipped) ? 1 : 0));
+  const types = f.locationTypes ? new Set(f.locationTypes) : null;
+  const exclude = f.excludeLocations?.length ? new Set(f.excludeLocations) : null;
   return {
     s,
-    types: f.locationTypes ? new Set(f.locationTypes) : null,
+    types,
     typeReasons: new Map(),
     checkTypes: true,
-    exclude: f.excludeLocations?.length ? new Set(f.excludeLocations) : null,
+    exclude,
+    passes: staticPasses(w, s, types, exclude, needElsewhere),
     needAtPickup,
     needElsewhere,
     missingReasons: new Map(),
@@ -468,6 +483,27 @@ const FULL_ORDER = 'filtered out by full order only';
 const tooFar = (km: number, max: number | undefined) => `${TOO_FAR}: ${round1(km)} km > ${max} km`;
 
 /**
+ * For one strategy over one list of candidates: 1 for each candidate that is not excluded from
+ * sourcing, not on the strategy's exclude list, of one of its location types, and has the
+ * capabilities it needs away from a pickup store. Those checks read nothing an order or the
+ * stock changes (the list is rebuilt when the network changes), so they run once per list and
+ * strategy, not once per plan; needElsewhere depends on the strategy alone (compile).
+ */
+function staticPasses(w: Work, s: Strategy, types: ReadonlySet<string> | null, exclude: ReadonlySet<string> | null, needElsewhere: number): Uint8Array {
+  let passes = w.facts.passes.get(s);
+  if (passes) return passes;
+  const n = w.candidates.length;
+  passes = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = w.candidates[i];
+    if (c.excluded || exclude?.has(c.code) || (types && !types.has(c.type)) || needElsewhere & ~w.capMask[i]) continue;
+    passes[i] = 1;
+  }
+  w.facts.passes.set(s, passes);
+  return passes;
+}
+
+/**
  * Why a location cannot serve this strategy at all (null = it passes the location filters);
  * the outcome of a rejection is left in k.outcome.
  */
@@ -499,6 +535,19 @@ function locationFilter(w: Work, k: Compiled, i: number): string | null {
     }
     return reason;
   }
+  return orderFilter(w, k, i);
+}
+
+/**
+ * The filters that depend on the order and on today's capacity (the rest of locationFilter):
+ * run alone for a candidate that passes the strategy's static checks, is not excluded for
+ * this order and is not its pickup store, for a strategy not limited to the pickup store.
+ */
+function orderFilter(w: Work, k: Compiled, i: number): string | null {
+  const c = w.candidates[i];
+  const f = k.s.filters;
+  const dest = w.order.destination;
+  k.outcome = 'filtered';
   if (f.sameCountry && c.country !== dest.country) {
     let reason = k.countryReasons.get(c.country);
     if (!reason) {
@@ -1014,10 +1063,16 @@ function gather(
   const L = need.length;
   const C = k.criteria.length;
   const fullOrderOnly = k.s.filters.fullOrderOnly === true;
+  // The static checks were made once for the list (k.passes): a candidate that passed them
+  // and is neither excluded for this order nor its pickup store only needs the order's own
+  // filters. The others take the whole filter, in its order, for the same verdict.
+  const passes = k.passes;
+  const orderExcluded = w.orderExcluded;
+  const pickup = k.s.filters.atPickupLocation || w.pickupIndex === -2 ? -3 : w.pickupIndex;
   let m = 0;
   for (let x = 0; x < count; x++) {
     const i = visit ? visit[x] : x;
-    const rejected = locationFilter(w, k, i);
+    const rejected = pickup !== -3 && passes[i] === 1 && orderExcluded[i] === 0 && i !== pickup ? orderFilter(w, k, i) : locationFilter(w, k, i);
     if (rejected !== null) {
       rejections.set(i, k.outcome, rejected);
       continue;

@@ -160,6 +160,24 @@ const rows: Row[] = [
     expect: 'L1 ST-PARIS×1',
     check: (r) => expect(r.plan.shipments[0]).toMatchObject({ mode: 'click_and_collect', shipmentCost: 0 }),
   },
+  {
+    // Capabilities 'auto': click & collect needs click_and_collect at the pickup location and
+    // ships everywhere else. WH1 ships but is no pickup point: as the pickup location it fails.
+    name: 'filter: capabilities auto at the pickup location (no click & collect there)',
+    stock: { WH1: { A1: 5 }, 'ST-PARIS': { A1: 1 } },
+    order: { lines: [['A1', 1]], mode: 'click_and_collect', pickup: 'WH1' },
+    rules: only({ filters: { capabilities: 'auto' }, ranking: byDistance }),
+    expect: 'L1 ST-PARIS×1',
+    check: (r) => expect(verdict(r, 'WH1')?.reason).toMatch(/lacks click_and_collect/),
+  },
+  {
+    // ST-LILLE does not ship, but as the pickup location it only needs click_and_collect.
+    name: 'filter: capabilities auto at the pickup location (no shipping needed there)',
+    stock: { 'ST-LILLE': { A1: 1 }, WH1: { A1: 5 } },
+    order: { lines: [['A1', 1]], mode: 'click_and_collect', pickup: 'ST-LILLE' },
+    rules: only({ filters: { capabilities: 'auto' }, ranking: byDistance }),
+    expect: 'L1 ST-LILLE×1',
+  },
   // ---- criteria ----
   {
     name: 'criterion: distance',
