@@ -356,43 +356,86 @@ interface Compiled {
   farKm: number;
 }
 
-function compile(w: Work, s: Strategy): Compiled {
+/**
+ * What compile reads from a strategy alone, built once per strategy object (rule sets are
+ * replaced when they change, never edited in place), with the criterion arrays per distance
+ * mode and the reason sentences that depend on the strategy and a candidate only.
+ */
+interface StrategyFacts {
+  types: ReadonlySet<string> | null;
+  exclude: ReadonlySet<string> | null;
+  /** Capabilities needed away from the pickup store; 'auto' strategies need ships there. */
+  needElsewhere: number;
+  auto: boolean;
+  typeReasons: Map<string, string>;
+  missingReasons: Map<number, string>;
+  criteria: Criterion[];
+  tolerance: Float64Array;
+  sign: Int8Array;
+  isDistance: Uint8Array;
+  byMode: Map<Work['distanceMode'], { skip: Uint8Array; later: Uint8Array; valueKinds: Int8Array }>;
+}
+const strategyFacts = new WeakMap<Strategy, StrategyFacts>();
+
+function factsOf(s: Strategy): StrategyFacts {
+  let sf = strategyFacts.get(s);
+  if (sf) return sf;
   const f = s.filters;
-  const dest = w.order.destination;
   const caps = f.capabilities ?? 'auto';
-  let needAtPickup = 0;
   let needElsewhere = 0;
-  if (caps === 'auto') {
-    needElsewhere = capBit('ships');
-    needAtPickup = dest.mode === 'click_and_collect' ? capBit('click_and_collect') : dest.mode === 'in_store' ? 0 : needElsewhere;
-  } else {
-    for (const c of caps) needElsewhere |= capBit(c);
-    needAtPickup = needElsewhere;
-  }
-  const criteria = s.ranking.criteria.map((c) => c.criterion);
-  const skip = Uint8Array.from(criteria, (c) => (c === 'distance' && w.distanceMode === 'ignored' ? 1 : 0));
-  const later = Uint8Array.from(criteria, (c, j) => (s.ranking.mode === 'lexicographic' && c === 'distance' && !skip[j] && skip.slice(0, j).some((skipped) => !skipped) ? 1 : 0));
-  const types = f.locationTypes ? new Set(f.locationTypes) : null;
-  const exclude = f.excludeLocations?.length ? new Set(f.excludeLocations) : null;
-  return {
-    s,
-    types,
-    typeReasons: new Map(),
-    checkTypes: true,
-    exclude,
-    passes: staticPasses(w, s, types, exclude, needElsewhere),
-    needAtPickup,
+  if (caps === 'auto') needElsewhere = capBit('ships');
+  else for (const c of caps) needElsewhere |= capBit(c);
+  const criteria: Criterion[] = [];
+  for (const c of s.ranking.criteria) criteria.push(c.criterion);
+  sf = {
+    types: f.locationTypes ? new Set(f.locationTypes) : null,
+    exclude: f.excludeLocations?.length ? new Set(f.excludeLocations) : null,
     needElsewhere,
+    auto: caps === 'auto',
+    typeReasons: new Map(),
     missingReasons: new Map(),
-    countryReasons: new Map(),
-    pickupReason: `filtered out: only the pickup store ${dest.pickupLocation ?? '(none)'} may serve`,
     criteria,
     tolerance: Float64Array.from(s.ranking.criteria, (c) => c.tolerance ?? 0),
     sign: Int8Array.from(criteria, (c) => (CRITERION_BETTER[c] === 'lower' ? 1 : -1)),
     isDistance: Uint8Array.from(criteria, (c) => (c === 'distance' ? 1 : 0)),
-    skip,
-    later,
-    valueKinds: Int8Array.from(criteria, (c, j) => valueKind(c, later[j] === 1)),
+    byMode: new Map(),
+  };
+  strategyFacts.set(s, sf);
+  return sf;
+}
+
+function compile(w: Work, s: Strategy): Compiled {
+  const sf = factsOf(s);
+  const dest = w.order.destination;
+  const needElsewhere = sf.needElsewhere;
+  const needAtPickup = sf.auto ? (dest.mode === 'click_and_collect' ? capBit('click_and_collect') : dest.mode === 'in_store' ? 0 : needElsewhere) : needElsewhere;
+  let ranking = sf.byMode.get(w.distanceMode);
+  if (!ranking) {
+    const criteria = sf.criteria;
+    const skip = Uint8Array.from(criteria, (c) => (c === 'distance' && w.distanceMode === 'ignored' ? 1 : 0));
+    const later = Uint8Array.from(criteria, (c, j) => (s.ranking.mode === 'lexicographic' && c === 'distance' && !skip[j] && skip.slice(0, j).some((skipped) => !skipped) ? 1 : 0));
+    ranking = { skip, later, valueKinds: Int8Array.from(criteria, (c, j) => valueKind(c, later[j] === 1)) };
+    sf.byMode.set(w.distanceMode, ranking);
+  }
+  return {
+    s,
+    types: sf.types,
+    typeReasons: sf.typeReasons,
+    checkTypes: true,
+    exclude: sf.exclude,
+    passes: staticPasses(w, s, sf.types, sf.exclude, needElsewhere),
+    needAtPickup,
+    needElsewhere,
+    missingReasons: sf.missingReasons,
+    countryReasons: new Map(),
+    pickupReason: `filtered out: only the pickup store ${dest.pickupLocation ?? '(none)'} may serve`,
+    criteria: sf.criteria,
+    tolerance: sf.tolerance,
+    sign: sf.sign,
+    isDistance: sf.isDistance,
+    skip: ranking.skip,
+    later: ranking.later,
+    valueKinds: ranking.valueKinds,
     outcome: 'filtered',
     // A double from the start: a field first holding a small integer changes representation
     // (and map) when a distance is stored.
@@ -415,6 +458,8 @@ class Rejections {
   private lastOutcome: CandidateOutcome | null = null;
   private lastReason = '';
   private lastCode = 0;
+  /** Candidates recorded per kind (index = code), kept as they are set: counting is then one write per kind. */
+  private perKind: number[] = [0];
   readonly extra = new Map<number, number>();
 
   constructor(n: number) {
@@ -435,6 +480,7 @@ class Rejections {
         found = this.kinds.length;
         if (found > 65_535) throw new Error('too many distinct rejection reasons in one attempt');
         this.kinds.push({ outcome, reason });
+        this.perKind.push(0);
         byReason.set(reason, found);
       }
       c = found;
@@ -442,15 +488,16 @@ class Rejections {
       this.lastReason = reason;
       this.lastCode = c;
     }
+    // A candidate is recorded once per attempt; were it recorded again, it moves to its new kind.
+    this.perKind[this.code[i]]--;
+    this.perKind[c]++;
     this.code[i] = c;
     if (extra !== undefined) this.extra.set(i, extra);
   }
 
-  /** Adds the rejections of each outcome to `counts`: one pass over the codes, one write per kind. */
+  /** Adds the rejections of each outcome to `counts`: one write per kind. */
   countInto(counts: Partial<Record<CandidateOutcome, number>>): void {
-    const per = new Int32Array(this.kinds.length);
-    const code = this.code;
-    for (let i = 0; i < code.length; i++) per[code[i]]++;
+    const per = this.perKind;
     for (let c = 1; c < per.length; c++) {
       if (per[c] === 0) continue;
       const o = this.kinds[c].outcome;
