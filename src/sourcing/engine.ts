@@ -323,6 +323,14 @@ interface Compiled {
   exclude: ReadonlySet<string> | null;
   /** staticPasses of this strategy over the plan's candidates. */
   passes: Uint8Array;
+  /**
+   * The order filters as fields of this one object shape (orderFilter reads them per
+   * candidate; strategies' filter objects have as many shapes as key sets): same country,
+   * the distance limit (NaN: none, or no destination to measure from), today's capacity.
+   */
+  sameCountry: boolean;
+  maxKm: number;
+  underCapacity: boolean;
   /** Capabilities needed at the pickup store and anywhere else (bit masks). */
   needAtPickup: number;
   needElsewhere: number;
@@ -424,6 +432,9 @@ function compile(w: Work, s: Strategy): Compiled {
     checkTypes: true,
     exclude: sf.exclude,
     passes: staticPasses(w, s, sf.types, sf.exclude, needElsewhere),
+    sameCountry: s.filters.sameCountry === true,
+    maxKm: s.filters.maxDistanceKm !== undefined && w.distanceMode !== 'ignored' ? s.filters.maxDistanceKm : Number.NaN,
+    underCapacity: s.filters.underCapacity === true,
     needAtPickup,
     needElsewhere,
     missingReasons: sf.missingReasons,
@@ -592,10 +603,9 @@ function locationFilter(w: Work, k: Compiled, i: number): string | null {
  */
 function orderFilter(w: Work, k: Compiled, i: number): string | null {
   const c = w.candidates[i];
-  const f = k.s.filters;
   const dest = w.order.destination;
   k.outcome = 'filtered';
-  if (f.sameCountry && c.country !== dest.country) {
+  if (k.sameCountry && c.country !== dest.country) {
     let reason = k.countryReasons.get(c.country);
     if (!reason) {
       reason = `filtered out by same country: ${c.country} ≠ ${dest.country}`;
@@ -603,26 +613,27 @@ function orderFilter(w: Work, k: Compiled, i: number): string | null {
     }
     return reason;
   }
-  if (f.maxDistanceKm !== undefined && w.distanceMode !== 'ignored') {
+  const maxKm = k.maxKm;
+  if (!Number.isNaN(maxKm)) {
     // A degree of latitude is 111 km everywhere: farther apart than that in latitude alone is
     // too far without any trigonometry (the exact distance is computed if someone reads why).
     const p = c.point;
     const to = dest.point;
-    if (p && to && Math.abs(p.latitude - to.latitude) * 111.19 > f.maxDistanceKm) {
+    if (p && to && Math.abs(p.latitude - to.latitude) * 111.19 > maxKm) {
       k.farKm = Number.NaN;
       return TOO_FAR;
     }
     if (!w.distanceKnown[i]) measure(w, i);
     const d = w.distance[i];
     if (Number.isNaN(d)) return NO_COORDINATES;
-    if (d > f.maxDistanceKm) {
+    if (d > maxKm) {
       // Formatting a distance costs more than the whole check: the run loop keeps the number
       // and the sentence is written only if the explanation is read.
       k.farKm = d;
       return TOO_FAR;
     }
   }
-  if (f.underCapacity && c.remainingCapacity !== null && c.remainingCapacity <= 0 && !w.shipsFrom[i]) {
+  if (k.underCapacity && c.remainingCapacity !== null && c.remainingCapacity <= 0 && !w.shipsFrom[i]) {
     k.outcome = 'over_capacity';
     return OVER_CAPACITY;
   }
