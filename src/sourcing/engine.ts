@@ -651,28 +651,29 @@ function dist(w: Work, i: number): number {
  * boxed in a fresh heap number, and the filter asks for a distance per candidate.
  */
 function measure(w: Work, i: number): void {
+  w.distance[i] = kmFrom(w, i);
+  w.distanceKnown[i] = 1;
+}
+
+/**
+ * haversineKm from the destination to candidate i with both cosines precomputed (the
+ * candidate list's and the order's, stable data: no scratch buffer): the same operations in
+ * the same order, so the same value to the last bit (the explanation shows it).
+ */
+function kmFrom(w: Work, i: number): number {
   const p = w.candidates[i].point;
   const d = w.order.destination.point;
-  // haversineKm with both cosines precomputed: the same operations in the same order, so the
-  // same value to the last bit (the explanation shows it).
-  let v = Number.NaN;
-  if (p && d) {
-    const r = Math.PI / 180;
-    const dLat = (p.latitude - d.latitude) * r;
-    const dLng = (p.longitude - d.longitude) * r;
-    const a = Math.sin(dLat / 2) ** 2 + w.destCosLat * w.cosLat[i] * Math.sin(dLng / 2) ** 2;
-    v = 12_742 * Math.asin(Math.min(1, Math.sqrt(a)));
-  }
-  w.distance[i] = v;
-  w.distanceKnown[i] = 1;
+  if (!p || !d) return Number.NaN;
+  const r = Math.PI / 180;
+  const dLat = (p.latitude - d.latitude) * r;
+  const dLng = (p.longitude - d.longitude) * r;
+  const a = Math.sin(dLat / 2) ** 2 + w.destCosLat * w.cosLat[i] * Math.sin(dLng / 2) ** 2;
+  return 12_742 * Math.asin(Math.min(1, Math.sqrt(a)));
 }
 
 /** `known` when it is a number, else the distance from stable data (no scratch buffer). */
 function kmTo(w: Work, i: number, known: number): number {
-  if (!Number.isNaN(known)) return known;
-  const p = w.candidates[i].point;
-  const d = w.order.destination.point;
-  return p && d ? haversineKm(d.latitude, d.longitude, p.latitude, p.longitude) : Number.NaN;
+  return Number.isNaN(known) ? kmFrom(w, i) : known;
 }
 
 /** Units candidate i can still give sku k. */
