@@ -87,13 +87,15 @@ interface StaticFacts {
   byType: Map<string, { all: Int32Array; excluded: number }>;
   /** Per strategy: 1 for each candidate that passes its filters that depend on nothing but the two (staticPasses). */
   passes: WeakMap<Strategy, Uint8Array>;
+  /** No two candidates share a code: a candidate's index then says whether it is the pickup store. */
+  uniqueCodes: boolean;
 }
 const factsCache = new WeakMap<Candidate[], StaticFacts>();
 
 function staticFacts(candidates: Candidate[]): StaticFacts {
   let f = factsCache.get(candidates);
   if (f) return f;
-  f = { capMask: new Uint8Array(candidates.length), cosLat: new Float64Array(candidates.length), index: new Map(), byType: new Map(), passes: new WeakMap() };
+  f = { capMask: new Uint8Array(candidates.length), cosLat: new Float64Array(candidates.length), index: new Map(), byType: new Map(), passes: new WeakMap(), uniqueCodes: true };
   const lists = new Map<string, { all: number[]; excluded: number }>();
   candidates.forEach((c, i) => {
     const facts = f as StaticFacts;
@@ -111,6 +113,7 @@ function staticFacts(candidates: Candidate[]): StaticFacts {
     if (c.excluded) t.excluded++;
   });
   for (const [type, t] of lists) f.byType.set(type, { all: Int32Array.from(t.all), excluded: t.excluded });
+  f.uniqueCodes = f.index.size === candidates.length;
   factsCache.set(candidates, f);
   return f;
 }
@@ -136,10 +139,7 @@ interface Work {
   /** Candidate index of each location code. */
   index: ReadonlyMap<string, number>;
   facts: StaticFacts;
-  /**
-   * The candidate at the destination's pickup location (-1: none). -2 when two candidates share
-   * a code: the filter's fast path (gather) is then never taken.
-   */
+  /** The candidate at the destination's pickup location (-1: none). */
   pickupIndex: number;
   /** Capabilities of each candidate as a bit mask (CAPS order). */
   capMask: Uint8Array;
@@ -221,7 +221,7 @@ export function source(order: SourcingOrder, pool: CandidatePool, rules: RuleSet
     used: scratch('used', n * K, i32),
     index: facts.index,
     facts,
-    pickupIndex: facts.index.size !== n ? -2 : order.destination.pickupLocation ? (facts.index.get(order.destination.pickupLocation) ?? -1) : -1,
+    pickupIndex: order.destination.pickupLocation ? (facts.index.get(order.destination.pickupLocation) ?? -1) : -1,
     capMask: facts.capMask,
     cosLat: facts.cosLat,
     destCosLat: order.destination.point ? Math.cos(order.destination.point.latitude * (Math.PI / 180)) : Number.NaN,
@@ -431,7 +431,7 @@ function compile(w: Work, s: Strategy): Compiled {
     typeReasons: sf.typeReasons,
     checkTypes: true,
     exclude: sf.exclude,
-    passes: staticPasses(w, s, sf.types, sf.exclude, needElsewhere),
+    passes: staticPasses(w, s, sf),
     sameCountry: s.filters.sameCountry === true,
     maxKm: s.filters.maxDistanceKm !== undefined && w.distanceMode !== 'ignored' ? s.filters.maxDistanceKm : Number.NaN,
     underCapacity: s.filters.underCapacity === true,
@@ -545,11 +545,12 @@ const tooFar = (km: number, max: number | undefined) => `${TOO_FAR}: ${round1(km
  * sourcing, not on the strategy's exclude list, of one of its location types, and has the
  * capabilities it needs away from a pickup store. Those checks read nothing an order or the
  * stock changes (the list is rebuilt when the network changes), so they run once per list and
- * strategy, not once per plan; needElsewhere depends on the strategy alone (compile).
+ * strategy, not once per plan.
  */
-function staticPasses(w: Work, s: Strategy, types: ReadonlySet<string> | null, exclude: ReadonlySet<string> | null, needElsewhere: number): Uint8Array {
+function staticPasses(w: Work, s: Strategy, sf: StrategyFacts): Uint8Array {
   let passes = w.facts.passes.get(s);
   if (passes) return passes;
+  const { types, exclude, needElsewhere } = sf;
   const n = w.candidates.length;
   passes = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
@@ -1127,11 +1128,12 @@ function gather(
   // filters. The others take the whole filter, in its order, for the same verdict.
   const passes = k.passes;
   const orderExcluded = w.orderExcluded;
-  const pickup = k.s.filters.atPickupLocation || w.pickupIndex === -2 ? -3 : w.pickupIndex;
+  const fast = w.facts.uniqueCodes && !k.s.filters.atPickupLocation;
+  const pickup = w.pickupIndex;
   let m = 0;
   for (let x = 0; x < count; x++) {
     const i = visit ? visit[x] : x;
-    const rejected = pickup !== -3 && passes[i] === 1 && orderExcluded[i] === 0 && i !== pickup ? orderFilter(w, k, i) : locationFilter(w, k, i);
+    const rejected = fast && passes[i] === 1 && orderExcluded[i] === 0 && i !== pickup ? orderFilter(w, k, i) : locationFilter(w, k, i);
     if (rejected !== null) {
       rejections.set(i, k.outcome, rejected);
       continue;
